@@ -30,7 +30,12 @@ _KL_KINDS = {"k1": "k1", "kl": "k1", "k2": "k2", "mse": "k2", "k3": "k3", "low_v
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` over positions where ``mask`` is non-zero (0 when the mask is empty)."""
     mask = mask.to(values.dtype)
-    return (values * mask).sum() / mask.sum().clamp_min(1)
+    return _masked(values, mask).sum() / mask.sum().clamp_min(1)
+
+
+def _masked(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    # where() rather than values * mask: a NaN/inf on a padding position must not leak into the sum.
+    return torch.where(mask != 0, values * mask, torch.zeros_like(values))
 
 
 def aggregate_loss(
@@ -59,7 +64,7 @@ def aggregate_loss(
     mask = mask.to(loss_mat.dtype)
     if mode == "token-mean":
         return masked_mean(loss_mat, mask)
-    token_sum = (loss_mat * mask).sum(-1)
+    token_sum = _masked(loss_mat, mask).sum(-1)
     if mode == "seq-mean-token-mean":
         return (token_sum / mask.sum(-1).clamp_min(1)).mean()
     if mode == "seq-mean-token-sum":
