@@ -1,7 +1,67 @@
-"""`onethinker models ...` commands."""
+"""`onethinker model ...` commands."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("tiny")
+def tiny_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the model, tokenizer and processor to."),
+    seed: int = typer.Option(0, help="Seed of the random weights."),
+    corpus: Path = typer.Option(
+        None, help="JSONL corpus (records with problem/answer/sft_response) to train the tokenizer on."
+    ),
+    hidden_size: int = typer.Option(64, help="Text width (the vision tower projects to it)."),
+    layers: int = typer.Option(2, help="Text decoder layers."),
+    vocab_size: int = typer.Option(1024, help="BPE vocabulary size (special tokens included)."),
+) -> None:
+    """Build a random-init tiny Qwen3-VL offline (loads with AutoModelForImageTextToText / AutoProcessor)."""
+    from rich.console import Console
+
+    from onethinker.models.tiny import TinySpec, build_tiny
+
+    console = Console()
+    texts = None
+    if corpus is not None:
+        try:
+            texts = corpus_texts(corpus)
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    if hidden_size % 2:
+        console.print(f"[red]error:[/red] --hidden-size must be even, got {hidden_size}")
+        raise typer.Exit(2)
+    spec = TinySpec(hidden_size=hidden_size, num_layers=layers, vocab_size=vocab_size,
+                    intermediate_size=2 * hidden_size, vision_hidden_size=hidden_size,
+                    vision_intermediate_size=2 * hidden_size)
+    _quiet_transformers()
+    path = build_tiny(out, seed=seed, texts=texts, spec=spec)
+    console.print(f"tiny Qwen3-VL written to [bold]{path}[/bold]")
+
+
+def corpus_texts(path: Path) -> list[str]:
+    """Prompt texts and responses of a corpus file, for tokenizer training."""
+    from onethinker.data import read_records
+    from onethinker.tasks import prompt_text
+
+    texts = []
+    for _, record in read_records(path):
+        texts.append(prompt_text(record.problem, record.key, record.options))
+        extra = record.model_extra or {}
+        for key in ("sft_response", "response"):
+            if isinstance(extra.get(key), str):
+                texts.append(extra[key])
+        texts.append(str(record.answer))
+    return texts
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()

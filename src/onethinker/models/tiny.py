@@ -1,0 +1,264 @@
+"""A tiny Qwen3-VL built offline: random weights, a locally trained byte-level BPE tokenizer, the stock processor.
+
+Everything a CPU run needs (tests, the quickstart, benchmarks) without a model hub. The saved folder loads
+back with ``AutoModelForImageTextToText.from_pretrained`` and ``AutoProcessor.from_pretrained``, exactly like
+a published checkpoint, so every code path downstream is the one a real model takes.
+
+Two pitfalls of a random model are handled here:
+
+* the vision tower's output width must equal the text width (``out_hidden_size == hidden_size``);
+* a random model happily samples vision placeholders, padding and chat-start tokens, which break the
+  re-forward of its own rollouts, so ``generation_config.suppress_tokens`` bans them (the end-of-turn token
+  ``<|im_end|>`` stays allowed: it is the EOS).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Ids 0..7, in Qwen's order. `<|im_end|>` is the end-of-turn (EOS) token, `<|endoftext|>` the padding.
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+# Plain added tokens: one id each, and they survive ``skip_special_tokens=True`` decoding.
+REASONING_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+
+# Qwen-VL chat layout: a default system turn, media parts as vision placeholders, the assistant header when a
+# generation prompt is asked for. Assistant content may be a plain string (SFT targets).
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if loop.first and message['role'] != 'system' -%}"
+    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}{{- message['content'] -}}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{{- '<|vision_start|><|image_pad|><|vision_end|>' -}}"
+    "{%- elif part['type'] == 'video' -%}{{- '<|vision_start|><|video_pad|><|vision_end|>' -}}"
+    "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """Sizes of the tiny model. The defaults are the 453k-parameter model of the TRL anchor benchmark.
+
+    Attributes:
+        vocab_size: BPE vocabulary including the eight special tokens (the four reasoning tags come on top).
+        hidden_size: text width; the vision tower projects to it.
+        num_layers: text decoder layers.
+        num_heads: attention heads; ``head_dim = hidden_size // num_heads``.
+        num_kv_heads: key/value heads (grouped-query attention).
+        intermediate_size: text MLP width.
+        vision_depth: vision transformer blocks.
+        vision_hidden_size: vision width.
+        vision_heads: vision attention heads.
+        vision_intermediate_size: vision MLP width.
+        patch_size: vision patch side in pixels; one merged token covers ``(patch_size * 2)**2`` pixels.
+        image_min_pixels / image_max_pixels: the processor's pixel budget per image.
+        max_position_embeddings: longest sequence.
+    """
+
+    vocab_size: int = 1024
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    num_kv_heads: int = 1
+    intermediate_size: int = 128
+    vision_depth: int = 1
+    vision_hidden_size: int = 64
+    vision_heads: int = 2
+    vision_intermediate_size: int = 128
+    patch_size: int = 16
+    image_min_pixels: int = 32 * 32
+    image_max_pixels: int = 256 * 256
+    max_position_embeddings: int = 8192
+
+
+def default_corpus(seed: int = 0, n: int = 3000) -> list[str]:
+    """Texts the tokenizer learns from when the caller has none: every published prompt plus answer shapes."""
+    from onethinker.tasks import INSTRUCTIONS, QUESTION_TEMPLATE
+
+    rng = random.Random(seed)
+    words = (
+        "the a an is are what how many which where when who colour color red green blue yellow black white "
+        "orange purple gray image video frame object objects shape circle square triangle star left right top "
+        "bottom middle count answer question think first then so yes no one two three four five six seven eight "
+        "nine ten zero moving moves up down speed fast slow because therefore appears second seconds time box "
+        "track segment area size large small bigger smaller describe scene text reads value width height"
+    ).split()
+    texts = [QUESTION_TEMPLATE.format(question="") + tail for tail in INSTRUCTIONS.values()]
+    for _ in range(n):
+        sentence = " ".join(rng.choice(words) for _ in range(rng.randint(3, 14))).capitalize() + rng.choice(".?")
+        box = sorted(rng.randint(0, 1000) for _ in range(2)) + sorted(rng.randint(0, 1000) for _ in range(2))
+        span = sorted(round(rng.uniform(0, 30), 1) for _ in range(2))
+        answer = rng.choice([
+            rng.choice("ABCD"),
+            str(rng.randint(0, 100)),
+            f"{rng.uniform(0, 100):.1f}",
+            json.dumps({"boxes": [box[0], box[2], box[1], box[3]]}),
+            json.dumps({"time": span}),
+            " ".join(rng.choice(words) for _ in range(rng.randint(1, 5))),
+        ])
+        texts.append(f"<think>{sentence}</think><answer>{answer}</answer>")
+    return texts
+
+
+def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 1024, seed: int = 0):
+    """Train a byte-level BPE tokenizer with the Qwen chat/vision special tokens and the reasoning tags.
+
+    Args:
+        texts: training texts (prompts and responses of your data make answers short); ``None`` uses
+            :func:`default_corpus`.
+        vocab_size: BPE vocabulary size including the special tokens.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = list(texts) if texts is not None else default_corpus(seed)
+    # The reasoning tags are added tokens, so remove them from the BPE corpus (they would waste merges).
+    stripped = [t for text in corpus for t in _split_tags(text)]
+    tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(stripped, trainer=trainer)
+    tok.add_tokens(list(REASONING_TAGS))
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        bos_token=None,
+        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
+        model_max_length=8192,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+    hf.chat_template = CHAT_TEMPLATE
+    ids = hf.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+    if ids != list(range(len(SPECIAL_TOKENS))):  # the config below relies on these ids
+        raise RuntimeError(f"special tokens got ids {ids}, expected 0..{len(SPECIAL_TOKENS) - 1}")
+    return hf
+
+
+def _split_tags(text: str) -> list[str]:
+    import re
+
+    return [part for part in re.split(r"</?(?:think|answer)>", text) if part]
+
+
+def build_tiny(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    texts: Iterable[str] | None = None,
+    spec: TinySpec | None = None,
+) -> Path:
+    """Build and save a random-init tiny Qwen3-VL with its tokenizer and processor into ``out_dir``.
+
+    Args:
+        out_dir: destination folder (created).
+        seed: seeds the weights and the default tokenizer corpus.
+        texts: tokenizer training texts (e.g. the prompts and SFT responses of your corpus).
+        spec: model sizes (:class:`TinySpec`; the default is the 453k-parameter anchor model).
+
+    Returns:
+        ``out_dir`` as a Path, loadable with ``AutoModelForImageTextToText`` / ``AutoProcessor``.
+    """
+    import torch
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    spec = spec or TinySpec()
+    if spec.hidden_size % spec.num_heads:
+        raise ValueError(f"hidden_size {spec.hidden_size} is not a multiple of num_heads {spec.num_heads}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(texts, vocab_size=spec.vocab_size, seed=seed)
+    sizes = {"shortest_edge": spec.image_min_pixels, "longest_edge": spec.image_max_pixels}
+    common = dict(patch_size=spec.patch_size, merge_size=2, temporal_patch_size=2, size=sizes,
+                  image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**common),
+        video_processor=Qwen3VLVideoProcessor(**common, fps=2, do_sample_frames=False),
+        tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE,
+    )
+    head_dim = spec.hidden_size // spec.num_heads
+    half = head_dim // 2
+    # Multimodal RoPE splits each head's rotary half into (time, height, width) sections.
+    mrope = [half - 2 * (half * 3 // 8), half * 3 // 8, half * 3 // 8]
+    ids = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+    config = Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.num_layers,
+            num_attention_heads=spec.num_heads,
+            num_key_value_heads=spec.num_kv_heads,
+            head_dim=head_dim,
+            max_position_embeddings=spec.max_position_embeddings,
+            pad_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                             "mrope_section": mrope, "mrope_interleaved": True},
+        ),
+        vision_config=dict(
+            depth=spec.vision_depth,
+            hidden_size=spec.vision_hidden_size,
+            intermediate_size=spec.vision_intermediate_size,
+            num_heads=spec.vision_heads,
+            patch_size=spec.patch_size,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            out_hidden_size=spec.hidden_size,  # must equal the text width
+            num_position_embeddings=256,
+            deepstack_visual_indexes=[0],
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config)
+    banned = [ids[t] for t in SPECIAL_TOKENS if t != "<|im_end|>"]
+    model.generation_config.update(
+        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=None,
+        suppress_tokens=banned, do_sample=False,
+    )
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
+    return out

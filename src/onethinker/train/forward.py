@@ -1,0 +1,55 @@
+"""Forward passes over ``[prompt | response]`` batches: token log-probabilities, entropies, SFT loss."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# Keys of a training batch that the model's forward accepts (the rest is bookkeeping).
+MODEL_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw",
+              "pixel_values_videos", "video_grid_thw")
+
+
+def model_inputs(batch: Mapping, device) -> dict:
+    """The model-forward subset of a batch, on ``device``."""
+    return {k: batch[k].to(device) for k in MODEL_KEYS if k in batch}
+
+
+def response_logits(model, batch: Mapping):
+    """Logits predicting each response token, ``[B, R, V]`` (float32)."""
+    rlen = batch["response_mask"].shape[1]
+    # Only the last R+1 positions are needed: position t predicts token t+1.
+    out = model(**model_inputs(batch, model.device), use_cache=False, logits_to_keep=rlen + 1)
+    return out.logits[:, :-1, :].float()
+
+
+def token_logprobs(model, batch: Mapping, *, temperature: float = 1.0, with_entropy: bool = False):
+    """Log-probabilities of the response tokens under ``model`` at the sampling temperature.
+
+    Returns ``(logprobs [B, R], entropy [B, R] or None)``; positions outside ``response_mask`` hold junk.
+    """
+    import torch
+
+    logits = response_logits(model, batch)
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    targets = batch["input_ids"][:, -batch["response_mask"].shape[1]:].to(logits.device)
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logprobs = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    entropy = None
+    if with_entropy:
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logprobs, entropy
+
+
+def sft_loss(model, batch: Mapping):
+    """Mean cross-entropy over response tokens (reasoning + answer + end-of-turn); returns ``(loss, n_tokens)``."""
+    import torch
+
+    logits = response_logits(model, batch)
+    mask = batch["response_mask"].to(logits.device).bool()
+    targets = batch["input_ids"][:, -mask.shape[1]:].to(logits.device)
+    n_tokens = int(mask.sum())
+    if n_tokens == 0:
+        return logits.sum() * 0.0, 0
+    loss = torch.nn.functional.cross_entropy(logits[mask], targets[mask], reduction="mean")
+    return loss, n_tokens

@@ -1,0 +1,131 @@
+"""Model loading options, prompt encoding for image and video, and rollout log-probabilities."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from onethinker.models import load_model, suppressed_token_ids
+from onethinker.models.encode import (
+    MediaSettings,
+    append_responses,
+    collate_prompts,
+    prepare_messages,
+    select_rows,
+)
+from onethinker.models.generate import generate_ids, generation_config
+from onethinker.train.forward import token_logprobs
+
+SMALL = MediaSettings(image_max_pixels=16 * 32 * 32, video_max_pixels=4 * 32 * 32, video_max_frames=8)
+
+
+def _messages(kind: str, path, text: str):
+    return [{"role": "user", "content": [{"type": kind, kind: str(path)}, {"type": "text", "text": text}]}]
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_dir):
+    return load_model(tiny_dir)
+
+
+@pytest.fixture(scope="module")
+def two_prompts(loaded, media_dir):
+    _, processor = loaded
+    image = prepare_messages(processor, _messages("image", media_dir / "img.png", "What colour?"), media=SMALL)
+    video = prepare_messages(processor, _messages("video", media_dir / "vid.mp4", "When?"), media=SMALL)
+    return image, video
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_model(tmp_path / "nope")
+
+
+def test_freeze_vision_leaves_only_the_language_model_trainable(tiny_dir):
+    model, _ = load_model(tiny_dir, freeze_vision=True)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and not any(".visual." in n for n in trainable)
+    assert any("language_model" in n for n in trainable)
+
+
+def test_lora_trains_only_adapters_outside_the_vision_tower(tiny_dir):
+    pytest.importorskip("peft")
+    model, _ = load_model(tiny_dir, lora={"r": 4, "alpha": 8})
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert not any(".visual." in n for n in trainable)
+
+
+def test_suppressed_tokens_keep_eos(loaded):
+    model, processor = loaded
+    banned = suppressed_token_ids(processor, model)
+    assert processor.tokenizer.eos_token_id not in banned
+    assert processor.tokenizer.convert_tokens_to_ids("<|image_pad|>") in banned
+    assert processor.tokenizer.pad_token_id in banned
+
+
+def test_image_and_video_prompts_carry_token_types_and_timestamps(loaded, two_prompts):
+    _, processor = loaded
+    image, video = two_prompts
+    # 128x96 noise fits the 16-token budget as 128x96 (multiples of 32): 4x3 merged tokens.
+    assert image.images[0].size == (128, 96)
+    # 3 s at 2 fps -> 6 frames; two frames per temporal patch -> 3 timestamps in the prompt.
+    assert video.videos[0].shape[0] == 6
+    batch = collate_prompts(processor, [image, video])
+    types = batch["mm_token_type_ids"]
+    assert int((types[0] == 1).sum()) == int(batch["image_grid_thw"][0].prod()) // 4 == 12
+    assert int((types[1] == 2).sum()) == int(batch["video_grid_thw"][0].prod()) // 4
+    assert not (types[0] == 2).any() and not (types[1] == 1).any()
+    text = processor.tokenizer.decode(batch["input_ids"][1])
+    assert text.count(" seconds>") == 3
+    assert batch["attention_mask"][:, -1].all()  # left padding: prompts end flush right
+
+
+def test_reforward_log_probs_match_generation(loaded, two_prompts):
+    """Rollout log-probs recomputed on [prompt | response] equal the sampler's own (M-RoPE positions agree)."""
+    model, processor = loaded
+    batch = collate_prompts(processor, list(two_prompts))
+    config = generation_config(model, processor, max_new_tokens=10, temperature=1.0, num_return_sequences=3)
+    config.return_dict_in_generate, config.output_logits = True, True
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model.generate(**batch, generation_config=config)
+    seq = out.sequences[:, batch["input_ids"].shape[1]:]
+    sampled = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, seq.unsqueeze(-1)).squeeze(-1)
+    rows = select_rows(batch, [0, 0, 0, 1, 1, 1], [(1, 0), (0, 1)])
+    full = append_responses(rows, seq.tolist(), processor.tokenizer.pad_token_id)
+    with torch.no_grad():
+        recomputed, entropy = token_logprobs(model, full, with_entropy=True)
+    assert torch.allclose(recomputed, sampled, atol=1e-4)
+    assert entropy.shape == seq.shape and (entropy > 0).all()
+
+
+def test_generated_responses_stop_after_eos(loaded, two_prompts):
+    model, processor = loaded
+    batch = collate_prompts(processor, list(two_prompts))
+    eos = processor.tokenizer.eos_token_id
+    config = generation_config(model, processor, max_new_tokens=30, temperature=1.0, num_return_sequences=4)
+    # Make EOS likely so some rows stop early.
+    with torch.no_grad():
+        model.lm_head.weight[eos] += 0.3 * model.lm_head.weight.abs().mean()
+    try:
+        torch.manual_seed(1)
+        responses = generate_ids(model, processor, batch, config)
+    finally:
+        with torch.no_grad():
+            model.lm_head.weight[eos] -= 0.3 * model.lm_head.weight.abs().mean()
+    assert len(responses) == 8
+    for r in responses:
+        assert eos not in r[:-1]
+        assert len(r) == 30 or r[-1] == eos
+    assert any(len(r) < 30 for r in responses)
+
+
+def test_append_responses_masks_only_response_tokens():
+    batch = {"input_ids": torch.tensor([[0, 5, 6], [7, 8, 9]]), "attention_mask": torch.tensor([[0, 1, 1], [1, 1, 1]]),
+             "mm_token_type_ids": torch.tensor([[0, 1, 0], [0, 0, 0]])}
+    out = append_responses(batch, [[10, 2], [11]], pad_token_id=0)
+    assert out["input_ids"].tolist() == [[0, 5, 6, 10, 2], [7, 8, 9, 11, 0]]
+    assert out["attention_mask"].tolist() == [[0, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
+    assert out["response_mask"].tolist() == [[1, 1], [1, 0]]
+    assert out["mm_token_type_ids"].tolist() == [[0, 1, 0, 0, 0], [0, 0, 0, 0, 0]]
