@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["answer_count", "extract_answer", "format_ok", "normalize_tags", "response_answer"]
+__all__ = ["answer_count", "extract_answer", "format_ok", "format_problem", "normalize_tags", "response_answer"]
 
 # A think/answer tag with optional whitespace anywhere inside it, e.g. "< /answer >".
 _SPACED_TAG = re.compile(r"<\s*(/?)\s*(think|answer)\s*>")
+# Cheap pre-check: a spaced tag needs whitespace after "<" or "</", or between the tag name and ">".
+_MAYBE_SPACED = re.compile(r"<\s|</\s|(?:think|answer)\s+>")
 _ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
-_THINK_THEN_ANSWER = re.compile(r"\s*<think>.*?</think>\s*<answer>.*?</answer>\s*", re.DOTALL)
 
 
 def normalize_tags(response: str) -> str:
     """Rewrite spaced think/answer tags to their canonical form; nothing else changes."""
-    if "<" not in response:
+    if _MAYBE_SPACED.search(response) is None:
         return response
     return _SPACED_TAG.sub(r"<\1\2>", response)
 
@@ -47,12 +48,51 @@ def extract_answer(response: str) -> str | None:
 
 def format_ok(response: str) -> bool:
     """``<think>...</think>`` then exactly one ``<answer>...</answer>``, whitespace only around them."""
+    return format_problem(response) is None
+
+
+def format_problem(response: str) -> str | None:
+    """``None`` when the response has the required format, else a short reason why not."""
     if not isinstance(response, str):
+        return "response is not a string"
+    return _format_problem_normalized(normalize_tags(response))
+
+
+def _format_problem_normalized(text: str) -> str | None:
+    opened, closed = text.count("<answer>"), text.count("</answer>")
+    if opened == 0:
+        return "no <answer> block"
+    if opened > 1 or closed > 1:
+        return "more than one <answer> block"
+    if closed == 0:
+        return "<answer> is not closed"
+    if _think_then_answer(text):
+        return None
+    if "<think>" not in text or "</think>" not in text:
+        return "no <think>...</think> block"
+    return "text outside the <think> and <answer> blocks"
+
+
+def _think_then_answer(text: str) -> bool:
+    """``\\s*<think>.*?</think>\\s*<answer>.*?</answer>\\s*`` for a text with exactly one answer block,
+    without a regex scan over the whole reasoning (this runs on every rollout)."""
+    start = text.find("<answer>")
+    end = text.rfind("</answer>")
+    if end < start or text[end + 9 :].strip():
         return False
+    before = text[:start].strip()
+    return len(before) >= 15 and before.startswith("<think>") and before.endswith("</think>")
+
+
+def read_response(response: str) -> tuple[str | None, str]:
+    """``(format problem or None, text to score)`` in one pass over the response (the reward's hot path).
+
+    The text to score is the first answer block (stripped), or the whole response when there is none.
+    """
     text = normalize_tags(response)
-    if text.count("<answer>") != 1 or text.count("</answer>") != 1:
-        return False
-    return _THINK_THEN_ANSWER.fullmatch(text) is not None
+    match = _ANSWER.search(text)
+    answer = match.group(1).strip() if match else text.strip()
+    return _format_problem_normalized(text), answer
 
 
 def response_answer(response: str) -> str | None:

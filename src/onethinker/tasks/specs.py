@@ -112,6 +112,7 @@ def parse_spatial(text: str) -> Parsed[tuple[float, float, float, float]]:
     return Parsed(box)
 
 
+@lru_cache(maxsize=4096)
 def _frame_key(key: str) -> int | None:
     key = key.strip()
     return int(key) if key.isascii() and key.isdigit() else None
@@ -216,7 +217,7 @@ def _key_overlap(answer: str, ground_truth: str) -> float:
         return 0.0
 
     def keys(boxes: dict) -> set:
-        return {_frame_key(k) if _frame_key(k) is not None else k for k in boxes}
+        return {k if (frame := _frame_key(k)) is None else frame for k in boxes}
 
     gt_keys = keys(gt_boxes)
     return len(keys(pred_boxes) & gt_keys) / len(gt_keys)

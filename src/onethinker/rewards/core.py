@@ -1,0 +1,158 @@
+"""Batch reward scoring: format + accuracy + structure, as the published OneThinker reward combines them.
+
+    overall = (1 - w) * accuracy + w * format + structure        (w = format_weight, 0.1)
+
+* ``format`` is 1 when the response is ``<think>...</think><answer>...</answer>`` (exactly one answer block),
+  else 0 (:func:`onethinker.tasks.answer.format_problem`).
+* ``accuracy`` in [0, 1] comes from the task spec, on the first answer block, or on the whole response when
+  it has none (published leniency). An empty answer block scores 0.
+* ``structure`` in [0, 0.5] comes from the task spec and is forced to 0 when ``format`` is 0.
+
+Items never raise: a missing or non-string field, an unknown problem type or an unparseable answer gives
+zeros for the affected parts and a short ``reason``. Unknown problem types keep their format score and get
+0 accuracy and 0 structure (nothing can be judged about an answer to a task we do not know).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from onethinker.tasks.answer import read_response
+from onethinker.tasks.base import TaskSpec
+from onethinker.tasks.registry import UnknownTaskError, get_task, strip_answer_tags, task_key
+
+__all__ = ["DEFAULT_FORMAT_WEIGHT", "clear_caches", "score_batch", "score_item"]
+
+DEFAULT_FORMAT_WEIGHT = 0.1
+_TEXT_FIELDS = ("response", "ground_truth", "problem_type")
+
+
+@lru_cache(maxsize=1024)
+def _resolve(problem_type: str, data_type: str | None) -> tuple[TaskSpec | None, str | None]:
+    try:
+        return get_task(task_key(problem_type, data_type)), None
+    except UnknownTaskError as err:
+        return None, str(err)
+
+
+@lru_cache(maxsize=65536)
+def _ground_truth(key: str, text: str):
+    return get_task(key).parse(strip_answer_tags(text))
+
+
+@lru_cache(maxsize=131072)
+def _accuracy(key: str, answer: str, gt_text: str) -> tuple[float, str | None]:
+    """(accuracy, reason when it is 0) for one task key, answer text and raw ground-truth text."""
+    spec = get_task(key)
+    if not answer:
+        return 0.0, "empty answer"
+    gt = _ground_truth(key, gt_text)
+    if not gt.ok:
+        return 0.0, f"ground truth unparseable: {gt.reason}"
+    pred = spec.parse(answer)
+    if not pred.ok:
+        return 0.0, pred.reason
+    try:
+        value = float(spec.accuracy(pred.value, gt.value))
+    except Exception as err:  # a defect in a spec must not stop a training run; surface it in the reason
+        return 0.0, f"accuracy failed: {type(err).__name__}: {err}"
+    if not math.isfinite(value):
+        return 0.0, "accuracy is not finite"
+    value = min(1.0, max(0.0, value))
+    return value, None if value > 0.0 else "answer does not match the ground truth"
+
+
+@lru_cache(maxsize=131072)
+def _structure(key: str, answer: str, gt_text: str) -> float:
+    try:
+        value = float(get_task(key).structure(answer, strip_answer_tags(gt_text)))
+    except Exception:
+        return 0.0
+    return min(0.5, max(0.0, value)) if math.isfinite(value) else 0.0
+
+
+def clear_caches() -> None:
+    """Drop every memoised parse and score (benchmarks call this to time a cold start)."""
+    from onethinker.tasks import mathcheck, parsing, rouge, specs
+
+    for fn in (_resolve, _ground_truth, _accuracy, _structure):
+        fn.cache_clear()
+    for module in (specs, parsing, rouge, mathcheck):
+        for name, value in vars(module).items():
+            if name != "_math_verify" and hasattr(value, "cache_clear") and hasattr(value, "cache_info"):
+                value.cache_clear()
+    # Caches inside the math stack, so that a "cold" timing is really cold (only if already imported).
+    import sys
+
+    if "math_verify.parser" in sys.modules:
+        for name in ("parse_latex_cached", "parse_expr_cached"):
+            fn = getattr(sys.modules["math_verify.parser"], name, None)
+            if hasattr(fn, "cache_clear"):
+                fn.cache_clear()
+    if "sympy.core.cache" in sys.modules:
+        sys.modules["sympy.core.cache"].clear_cache()
+
+
+def _zero(reason: str) -> dict[str, Any]:
+    return {"overall": 0.0, "format": 0.0, "accuracy": 0.0, "structure": 0.0, "reason": reason}
+
+
+def _field_problem(item: Mapping, name: str) -> str | None:
+    value = item.get(name)
+    if value is None:
+        return f"{name} is missing or null"
+    if not isinstance(value, str):
+        return f"{name} is not a string ({type(value).__name__})"
+    return None
+
+
+def score_item(item: Mapping, *, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> dict[str, Any]:
+    """Score one item (see :func:`score_batch`)."""
+    if not isinstance(item, Mapping):
+        return _zero(f"item is not a mapping ({type(item).__name__})")
+    for name in _TEXT_FIELDS:
+        problem = _field_problem(item, name)
+        if problem:
+            return _zero(problem)
+    data_type = item.get("data_type")
+    if data_type is not None and not isinstance(data_type, str):
+        return _zero(f"data_type is not a string ({type(data_type).__name__})")
+
+    response: str = item["response"]
+    gt_text: str = item["ground_truth"]
+    format_reason, answer = read_response(response)
+    fmt = 0.0 if format_reason else 1.0
+    reasons = [f"format: {format_reason}"] if format_reason else []
+
+    spec, unknown = _resolve(item["problem_type"], data_type)
+    if spec is None:
+        accuracy, structure = 0.0, 0.0
+        reasons.append(f"accuracy: {unknown}")
+    else:
+        accuracy, acc_reason = _accuracy(spec.key, answer, gt_text)
+        if acc_reason:
+            reasons.append(f"accuracy: {acc_reason}")
+        structure = _structure(spec.key, answer, gt_text) if fmt else 0.0
+        if fmt and structure == 0.0:
+            reasons.append("structure: answer does not have the task's structure")
+
+    overall = (1.0 - format_weight) * accuracy + format_weight * fmt + structure
+    result: dict[str, Any] = {"overall": overall, "format": fmt, "accuracy": accuracy, "structure": structure}
+    if reasons:
+        result["reason"] = "; ".join(reasons)
+    return result
+
+
+def score_batch(items: Iterable[Mapping], *, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> list[dict[str, Any]]:
+    """Score a batch of rollouts; one result dict per item, in order. Never raises on a bad item.
+
+    Each item has ``response``, ``ground_truth`` (optionally ``<answer>``-wrapped), ``problem_type`` and
+    ``data_type``. Each result has ``overall``, ``format``, ``accuracy``, ``structure`` and, when any part
+    is zero, ``reason``.
+    """
+    if not (isinstance(format_weight, (int, float)) and 0.0 <= format_weight <= 1.0):
+        raise ValueError(f"format_weight must be a number in [0, 1], got {format_weight!r}")
+    return [score_item(item, format_weight=format_weight) for item in items]
