@@ -157,7 +157,8 @@ def run(
     print()
     print("per-group mean |A| by the group's own reward std (all tasks pooled; degenerate groups excluded):")
     print()
-    print("| group std | groups | mean abs centred reward | " + " | ".join(f"{e} mean abs A" for e in estimators) + " |")
+    columns = ["group std", "groups", "mean abs centred reward"] + [f"{e} mean abs A" for e in estimators]
+    print("| " + " | ".join(columns) + " |")
     print("|" + " --- |" * (3 + len(estimators)))
     for b in range(n_bins):
         if not bin_count[b]:

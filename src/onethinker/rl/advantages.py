@@ -37,9 +37,10 @@ def dr_grpo_advantages(scores: Any, group_ids: Any) -> torch.Tensor:
         group_ids: one hashable id per rollout (str or int); rollouts of one prompt share an id.
     """
     x = as_scores(scores)
+    xc = x.detach().cpu()  # group bookkeeping is tiny: do it on the CPU in float64, whatever the device
     index, labels = dense_index(group_ids, x.numel(), "group_ids")
-    _count, _mean, centred, _std = group_moments(x, index, labels, min_group_size=2)
-    return centred.to(x.dtype)
+    _count, _mean, centred, _std = group_moments(xc, index, labels, min_group_size=2)
+    return centred.to(device=x.device, dtype=x.dtype)
 
 
 def grpo_advantages(scores: Any, group_ids: Any, eps: float = 1e-6) -> torch.Tensor:
@@ -49,10 +50,11 @@ def grpo_advantages(scores: Any, group_ids: Any, eps: float = 1e-6) -> torch.Ten
     (``torch.std``, unbiased). A group whose rewards are all equal gets advantage 0.
     """
     x = as_scores(scores)
+    xc = x.detach().cpu()  # group bookkeeping is tiny: do it on the CPU in float64, whatever the device
     index, labels = dense_index(group_ids, x.numel(), "group_ids")
-    count, _mean, centred, pop_std = group_moments(x, index, labels, min_group_size=2)
+    count, _mean, centred, pop_std = group_moments(xc, index, labels, min_group_size=2)
     sample_std = pop_std * (count / (count - 1)).sqrt()
-    return (centred / (sample_std[index] + eps)).to(x.dtype)
+    return (centred / (sample_std[index] + eps)).to(device=x.device, dtype=x.dtype)
 
 
 def ema_grpo_advantages(
@@ -91,11 +93,12 @@ def ema_grpo_advantages(
         ``[bs]`` advantages in ``scores.dtype``.
     """
     x = as_scores(scores)
+    xc = x.detach().cpu()  # group bookkeeping is tiny: do it on the CPU in float64, whatever the device
     index, labels = dense_index(group_ids, x.numel(), "group_ids")
     task_index, task_labels = group_tasks(index, labels, task_keys, x.numel())
-    _count, _mean, centred, pop_std = group_moments(x, index, labels, min_group_size=2)
+    _count, _mean, centred, pop_std = group_moments(xc, index, labels, min_group_size=2)
 
-    tracker.update(x, task_keys)
+    tracker.update(xc, task_keys)
     sigma = torch.tensor([tracker.std(k) for k in task_labels], dtype=torch.float64)
     adv = centred / (sigma[task_index] + eps) if task_labels else centred
 
@@ -103,7 +106,7 @@ def ema_grpo_advantages(
     worst = torch.zeros(n_groups, dtype=torch.float64).scatter_reduce(0, index, adv.abs(), "amax")
     fired = (worst > guard)[index]
     adv = torch.where(fired, centred / (pop_std[index] + eps), adv)
-    return adv.to(x.dtype)
+    return adv.to(device=x.device, dtype=x.dtype)
 
 
 def broadcast_advantages(advantages: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:

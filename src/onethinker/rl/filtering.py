@@ -37,9 +37,10 @@ def filter_groups(
     if not low < high:
         raise ValueError(f"need low < high, got low={low}, high={high}")
     x = as_scores(values, "values")
+    xc = x.detach().cpu()
     index, labels = dense_index(group_ids, x.numel(), "group_ids")
     task_index, task_labels = group_tasks(index, labels, task_keys, x.numel())
-    _count, mean, _centred, _std = group_moments(x, index, labels)
+    _count, mean, _centred, _std = group_moments(xc, index, labels)
     keep_group = (mean > low) & (mean < high)
     dropped_per_task = {str(k): 0 for k in task_labels}
     if labels:
@@ -47,4 +48,4 @@ def filter_groups(
         group_task = torch.zeros(len(labels), dtype=torch.long).scatter_(0, index, task_index)
         dropped = torch.bincount(group_task[~keep_group], minlength=len(task_labels))
         dropped_per_task = {str(k): int(dropped[i]) for i, k in enumerate(task_labels)}
-    return keep_group[index], dropped_per_task
+    return keep_group[index].to(x.device), dropped_per_task
