@@ -18,14 +18,15 @@ __all__ = ["answer_count", "extract_answer", "format_ok", "format_problem", "nor
 
 # A think/answer tag with optional whitespace anywhere inside it, e.g. "< /answer >".
 _SPACED_TAG = re.compile(r"<\s*(/?)\s*(think|answer)\s*>")
-# Cheap pre-check: a spaced tag needs whitespace after "<" or "</", or between the tag name and ">".
-_MAYBE_SPACED = re.compile(r"<\s|</\s|(?:think|answer)\s+>")
+_ANY_TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>")
+_CANONICAL_TAGS = frozenset({"<think>", "</think>", "<answer>", "</answer>"})
 _ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
 
 
 def normalize_tags(response: str) -> str:
     """Rewrite spaced think/answer tags to their canonical form; nothing else changes."""
-    if _MAYBE_SPACED.search(response) is None:
+    # Most responses have clean tags: find them (a fast literal-prefix scan) before rewriting anything.
+    if all(tag in _CANONICAL_TAGS for tag in _ANY_TAG.findall(response)):
         return response
     return _SPACED_TAG.sub(r"<\1\2>", response)
 

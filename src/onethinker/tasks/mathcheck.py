@@ -223,17 +223,11 @@ _ASSIGNMENT = re.compile(r"([a-zA-Z])\s*=(.*)", re.DOTALL)
 @lru_cache(maxsize=65536)
 def closed_form(text: str) -> ClosedForm | None:
     """``text`` as an exact closed form, or ``None`` when it is anything else (sums, powers, sets, ...)."""
-    s = text.strip()
-    if not s or len(s) > 200:
+    if len(text) > 200:
         return None
-    for _ in range(3):
-        for wrapper in _WRAPPERS:
-            m = wrapper.fullmatch(s)
-            if m:
-                s = m.group(1).strip()
-                break
-        else:
-            break
+    s = _unwrap(text)
+    if not s:
+        return None
     variable = None
     m = _ASSIGNMENT.fullmatch(s)
     if m:
@@ -299,9 +293,22 @@ def _math_verify():
     return math_verify
 
 
+def _unwrap(text: str) -> str:
+    s = text.strip()
+    for _ in range(3):
+        for wrapper in _WRAPPERS:
+            m = wrapper.fullmatch(s)
+            if m:
+                s = m.group(1).strip()
+                break
+        else:
+            break
+    return s
+
+
 @lru_cache(maxsize=16384)
 def _parse(text: str) -> tuple:
-    if not text.strip() or _too_costly(text):
+    if not _unwrap(text) or _too_costly(text):
         return ()
     mv = _math_verify()
     try:
@@ -321,8 +328,11 @@ def math_equivalent(gt: str, pred: str) -> bool:
     verdict = _fast_verdict(gt, pred)
     if verdict is not None:
         return verdict
-    gold, target = _parse(gt), _parse(pred)
-    if not gold or not target:
+    target = _parse(pred)  # first: an unparseable answer needs no look at the ground truth
+    if not target:
+        return False
+    gold = _parse(gt)
+    if not gold:
         return False
     mv = _math_verify()
     try:
