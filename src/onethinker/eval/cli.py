@@ -1,7 +1,156 @@
-"""`onethinker eval ...` commands."""
+"""`onethinker eval ...` commands: ``score`` a predictions file, ``run`` a model on a benchmark."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+_MASK_HELP = "Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto."
+
+
+def _mask_backend(name: str, checkpoint: Path | None, config: str | None, device: str):
+    from onethinker.eval.masks import get_mask_backend
+
+    return get_mask_backend(name, checkpoint=checkpoint, config=config, device=device)
+
+
+def _score_file(path: Path, media_root: Path | None, backend) -> dict:
+    from onethinker.data import read_records
+    from onethinker.eval.score import prepare_items, score_items
+
+    groups = prepare_items(((line, record) for line, record in read_records(path)), source=str(path))
+    return score_items(groups, media_root, backend, source=str(path))
+
+
+def _fail(console, message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command("score")
+def score_command(
+    predictions: Path = typer.Argument(..., help="JSONL/JSON/parquet: corpus records plus a `response` field."),
+    media_root: Path = typer.Option(None, "--media-root", help="Folder media and mask paths are relative to."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the metrics JSON {group: {metric: value}} here."),
+    report: Path = typer.Option(None, "--report", help="Also write a markdown report here."),
+    mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
+    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
+    sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
+    device: str = typer.Option("cpu", "--device", help="Device for the SAM2 mask backend."),
+) -> None:
+    """Score predictions: metrics in percent per benchmark (the `benchmark` field, else the task)."""
+    from rich.console import Console
+
+    from onethinker.data import RecordError
+    from onethinker.eval.masks import MaskError
+    from onethinker.eval.report import markdown_report, print_report
+    from onethinker.eval.score import ScoreError
+
+    console = Console()
+    if not predictions.is_file():
+        _fail(console, f"{predictions} does not exist")
+    try:
+        backend = _mask_backend(mask_backend, sam2_checkpoint, sam2_config, device)
+        results = _score_file(predictions, media_root, backend)
+    except (RecordError, ScoreError, MaskError) as exc:
+        _fail(console, str(exc))
+    print_report(results, console)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        console.print(f"metrics written to [bold]{out}[/bold]")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(markdown_report(results, title=predictions.name), encoding="utf-8")
+        console.print(f"report written to [bold]{report}[/bold]")
+
+
+@app.command("run")
+def run_command(
+    model: str = typer.Option(..., "--model", help="Local checkpoint folder, or an OpenAI-compatible server URL."),
+    bench: Path = typer.Option(..., "--bench", help="Benchmark file (corpus records with ground truth)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Predictions JSONL (default: BENCH.pred.jsonl); appended."),
+    media_root: Path = typer.Option(None, "--media-root", help="Folder media paths are relative to."),
+    max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help="Response budget."),
+    temperature: float = typer.Option(0.0, "--temperature", help="0 decodes greedily (the published setting)."),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    batch_size: int = typer.Option(8, "--batch-size", help="Records per generate call (local model)."),
+    device: str = typer.Option("cpu", "--device", help="Device for a local model and for SAM2."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16 (local model)."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (server)."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds per request (server)."),
+    retries: int = typer.Option(4, "--retries", help="Retries per request after the first attempt (server)."),
+    served_model: str = typer.Option(None, "--served-model", help="Model name on the server (default: ask it)."),
+    api_key: str = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token for the server."),
+    video_format: str = typer.Option("video", "--video-format",
+                                     help="video: frames as one video_url (vLLM); images: frames as images."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N records."),
+    report: Path = typer.Option(None, "--report", help="Markdown report (default: OUT with .md)."),
+    metrics_out: Path = typer.Option(None, "--metrics", help="Metrics JSON (default: OUT with .metrics.json)."),
+    mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
+    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
+    sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
+) -> None:
+    """Answer a benchmark with a model (resumable), then score it and write a report beside the paper's figures."""
+    from rich.console import Console
+
+    from onethinker.data import RecordError
+    from onethinker.eval.masks import MaskError
+    from onethinker.eval.report import markdown_report, print_report
+    from onethinker.eval.runner import GenerationSettings, HFBackend, OpenAIBackend, is_url, run_benchmark
+    from onethinker.eval.score import ScoreError
+
+    console = Console()
+    if not bench.is_file():
+        _fail(console, f"benchmark file {bench} does not exist")
+    out = out or bench.with_name(bench.stem + ".pred.jsonl")
+    report = report or out.with_suffix(".md")
+    metrics_out = metrics_out or out.with_suffix(".metrics.json")
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+    if is_url(model):
+        try:
+            backend = OpenAIBackend(model, model_name=served_model, api_key=api_key, concurrency=concurrency,
+                                    timeout_s=timeout, max_retries=retries, settings=settings,
+                                    video_format=video_format)
+        except ValueError as exc:
+            _fail(console, str(exc))
+    else:
+        if not Path(model).expanduser().exists():
+            _fail(console, f"model folder {model} does not exist")
+        _quiet_transformers()
+        backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings)
+    try:
+        summary = run_benchmark(bench, out, backend, media_root, limit=limit, model_label=model)
+    except RecordError as exc:
+        _fail(console, str(exc))
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()
+    console.print(f"{summary.written} new predictions appended to [bold]{out}[/bold] "
+                  f"({summary.skipped} already there, {len(summary.failures)} failed)")
+    for line, problem in summary.failures[:10]:
+        console.print(f"[yellow]{bench}:{line}:[/yellow] {problem}", highlight=False)
+    if not out.exists() or out.stat().st_size == 0:
+        _fail(console, "no predictions to score", code=1)
+    try:
+        masks = _mask_backend(mask_backend, sam2_checkpoint, sam2_config, device)
+        results = _score_file(out, media_root, masks)
+    except (RecordError, ScoreError, MaskError) as exc:
+        _fail(console, str(exc))
+    print_report(results, console)
+    metrics_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    report.write_text(markdown_report(results, title=f"{bench.name} ({model})"), encoding="utf-8")
+    console.print(f"metrics: [bold]{metrics_out}[/bold]  report: [bold]{report}[/bold]")
+    if summary.failures:
+        console.print(f"[yellow]{len(summary.failures)} items failed; rerun the same command to retry them[/yellow]")
+        raise typer.Exit(1)
+
+
+def _quiet_transformers() -> None:
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -1,0 +1,64 @@
+"""Reports: a markdown table per benchmark, with the paper's OneThinker-8B figures beside matching metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from onethinker.eval.reference import PAPER, references_for
+
+COUNT_KEYS = ("n", "unparseable")
+
+
+def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | None = None) -> str:
+    """One ``###`` section per group: ``| metric | ours | paper |`` plus the record and failure counts.
+
+    ``results`` is what :func:`onethinker.eval.score_predictions` returns. A paper figure whose metric name
+    is unconfirmed is marked with a dagger and explained under its table.
+    """
+    lines: list[str] = []
+    if title:
+        lines += [f"# {title}", ""]
+    for group, metrics in results.items():
+        refs = references_for(group)
+        lines += [f"### {group}", "", f"| metric | ours | {PAPER} |", "| --- | ---: | ---: |"]
+        notes: list[str] = []
+        for name, value in metrics.items():
+            if name in COUNT_KEYS:
+                continue
+            ref = refs.get(name)
+            paper = ""
+            if ref is not None:
+                paper = f"{ref.value:.1f}" + ("" if ref.confirmed else " †")
+                if not ref.confirmed:
+                    notes.append(f"† {ref.benchmark} {ref.metric}: {ref.note}")
+            lines.append(f"| {name} | {value:.1f} | {paper} |")
+        n = int(metrics.get("n", 0))
+        bad = int(metrics.get("unparseable", 0))
+        lines += ["", f"{n} records, {bad} unparseable responses (scored as failures)."]
+        lines += [""] + [f"{note}" for note in notes] + ([""] if notes else [])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def print_report(results: Mapping[str, Mapping[str, float]], console=None) -> None:
+    """The same tables on the terminal (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    for group, metrics in results.items():
+        refs = references_for(group)
+        n, bad = int(metrics.get("n", 0)), int(metrics.get("unparseable", 0))
+        table = Table(title=f"{group}  ({n} records, {bad} unparseable)", title_justify="left")
+        table.add_column("metric")
+        table.add_column("ours", justify="right")
+        if refs:
+            table.add_column("paper", justify="right")
+        for name, value in metrics.items():
+            if name in COUNT_KEYS:
+                continue
+            row = [name, f"{value:.1f}"]
+            if refs:
+                ref = refs.get(name)
+                row.append("" if ref is None else f"{ref.value:.1f}" + ("" if ref.confirmed else " (unconfirmed)"))
+            table.add_row(*row)
+        console.print(table)
