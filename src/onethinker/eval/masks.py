@@ -134,14 +134,12 @@ def read_frames_at(path: str | Path, times: Sequence[float]) -> np.ndarray:
     out: list[np.ndarray | None] = [None] * len(wanted)
     if len(wanted) == 0:
         return np.zeros((0, 0, 0, 3), dtype=np.uint8)
-    cache: dict[int, np.ndarray] = {}
+    last: list = [None, None]  # the frame converted last and its array (holding the frame keeps it unique)
 
-    def rgb(frame) -> np.ndarray:  # convert each decoded frame at most once, and only when it is used
-        key = id(frame)
-        if key not in cache:
-            cache.clear()
-            cache[key] = frame.to_ndarray(format="rgb24")
-        return cache[key]
+    def rgb(frame) -> np.ndarray:  # convert a decoded frame only when it is used, and only once in a row
+        if last[0] is not frame:
+            last[0], last[1] = frame, frame.to_ndarray(format="rgb24")
+        return last[1]
 
     try:
         with av.open(str(path)) as container:
