@@ -243,3 +243,18 @@ def select_rows(batch: Mapping, rows: Sequence[int], media_counts: Sequence[tupl
             out[pix_key] = torch.cat([chunks[j] for j in take])
             out[grid_key] = grid[torch.as_tensor(take, dtype=torch.long)]
     return out
+
+
+def trim_left_padding(batch: dict) -> dict:
+    """Drop leading columns that are padding in every row (after selecting rows from a wider batch)."""
+    mask = batch["attention_mask"]
+    if mask.shape[1] == 0:
+        return batch
+    first = int(mask.any(0).float().argmax())
+    if first == 0:
+        return batch
+    out = dict(batch)
+    for key in ("input_ids", "attention_mask", "mm_token_type_ids"):
+        if key in out:
+            out[key] = out[key][:, first:]
+    return out

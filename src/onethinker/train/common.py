@@ -1,0 +1,199 @@
+"""Pieces SFT and RL share: processes and devices, the policy, AdamW and its schedule, data order."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from onethinker.models.encode import MediaSettings
+from onethinker.train.config import DataConfig, ModelConfig, OptimConfig
+
+
+@dataclass
+class Runtime:
+    """Where this process runs. ``accelerator`` is set under ``accelerate launch`` with several processes."""
+
+    device: Any
+    rank: int = 0
+    world_size: int = 1
+    accelerator: Any = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def prepare_model(self, model):
+        return self.accelerator.prepare_model(model) if self.accelerator is not None else model
+
+    def unwrap(self, model):
+        return self.accelerator.unwrap_model(model) if self.accelerator is not None else model
+
+    def backward(self, loss) -> None:
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)
+        else:
+            loss.backward()
+
+    def wait(self) -> None:
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+
+
+def make_runtime(model_cfg: ModelConfig, threads: int = 0) -> Runtime:
+    """One process: the configured device. Several (``accelerate launch``): accelerate picks each GPU."""
+    import os
+
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=model_cfg.device == "cpu")
+        return Runtime(accelerator.device, accelerator.process_index, accelerator.num_processes, accelerator)
+    device = model_cfg.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return Runtime(torch.device(device))
+
+
+def load_policy(model_cfg: ModelConfig, runtime: Runtime, *, path: str | None = None, trainable: bool = True):
+    """The model and processor of ``model_cfg`` (or another checkpoint ``path``) on this process's device."""
+    from onethinker.models.loading import LoraSettings, load_model
+
+    lora = None
+    if model_cfg.lora and trainable:
+        lora = LoraSettings(r=model_cfg.lora_r, alpha=model_cfg.lora_alpha, dropout=model_cfg.lora_dropout)
+    return load_model(
+        path or model_cfg.path,
+        dtype=model_cfg.dtype,
+        device=str(runtime.device),
+        gradient_checkpointing=model_cfg.gradient_checkpointing and trainable,
+        freeze_vision=model_cfg.freeze_vision,
+        lora=lora,
+        attn_implementation=model_cfg.attn_implementation,
+        trainable=trainable,
+    )
+
+
+def media_settings(data: DataConfig) -> MediaSettings:
+    return MediaSettings(
+        image_min_pixels=data.image_min_pixels,
+        image_max_pixels=data.image_max_pixels,
+        video_fps=data.video_fps,
+        video_max_frames=data.video_max_frames,
+        video_min_pixels=data.video_min_pixels,
+        video_max_pixels=data.video_max_pixels,
+    )
+
+
+def media_root(data: DataConfig) -> Path:
+    return Path(data.media_root) if data.media_root else Path(data.train_file).resolve().parent
+
+
+def build_optimizer(model, optim: OptimConfig):
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (everything frozen?)")
+    return torch.optim.AdamW(params, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
+                             weight_decay=optim.weight_decay)
+
+
+def build_scheduler(optimizer, optim: OptimConfig, total_steps: int):
+    """Linear warm-up over ``warmup_ratio`` of the steps, then cosine or linear decay to 0, or constant."""
+    import torch
+
+    warmup = int(round(optim.warmup_ratio * total_steps))
+    total = max(total_steps, 1)
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if optim.scheduler == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        if optim.scheduler == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def clip_gradients(model, max_norm: float) -> float:
+    """Clip the global gradient norm (when ``max_norm > 0``); return the norm before clipping."""
+    import torch
+
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return 0.0
+    if max_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params])))
+
+
+class EpochSampler:
+    """Endless shuffled passes over ``n`` items: each epoch is a fresh permutation seeded by (seed, epoch).
+
+    Its whole state is ``(epoch, position)``, so a checkpoint restores the data order exactly.
+    """
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True) -> None:
+        if n <= 0:
+            raise ValueError("no training examples")
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.epoch, self.position = 0, 0
+        self._order = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> list[int]:
+        import numpy as np
+
+        if not self.shuffle:
+            return list(range(self.n))
+        return np.random.default_rng([self.seed, epoch]).permutation(self.n).tolist()
+
+    def take(self, k: int) -> list[int]:
+        out = []
+        while len(out) < k:
+            if self.position >= self.n:
+                self.epoch += 1
+                self.position = 0
+                self._order = self._permutation(self.epoch)
+            step = min(k - len(out), self.n - self.position)
+            out.extend(self._order[self.position : self.position + step])
+            self.position += step
+        return out
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self._permutation(self.epoch)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def quiet_transformers() -> None:
+    """No per-load progress bars or advisory warnings from transformers in our output."""
+    import warnings
+
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")

@@ -1,0 +1,529 @@
+"""Multi-task RL with verifiable rewards and EMA-GRPO, on one machine (CPU or GPU; accelerate for several GPUs).
+
+One step, top to bottom (:meth:`RLTrainer.train_step`):
+
+1. **collect**: sample prompts, ``n`` rollouts each with HF ``generate``; score them with
+   :func:`onethinker.rewards.score_batch`; with online filtering, drop groups whose mean ``filter_key`` is
+   <= ``filter_low`` or >= ``filter_high`` and sample more prompts until the step has ``prompts_per_step``
+   groups or ``max_tries`` rounds ran;
+2. **advantages**: ``ema_grpo`` (group-centred, divided by the task's EMA reward std), ``grpo`` or ``dr_grpo``;
+3. **old / reference log-probs** (the old ones only when a step makes more than one update; otherwise the
+   sampling policy is the current one and its log-probs are the detached current ones);
+4. **update**: clipped surrogate + ``kl_coef`` * KL to the reference, over mini-batches of
+   ``mini_batch_prompts`` groups, micro-batches for memory, gradient clipping;
+5. **log** per task (rewards and their parts, accuracy, EMA mean/std, |advantage|, response length, KL, clip
+   fraction, entropy, filtered groups) and time per phase; **checkpoint** atomically every ``save_every``.
+
+Several processes (``accelerate launch``): each draws the same global prompt list and takes its share; the
+EMA tracker all-reduces its batch moments so every rank holds the same statistics; DDP averages gradients.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onethinker.train.config import RLConfig, dump_yaml
+
+ProgressFn = Callable[[int, int, dict[str, Any]], None]
+REWARD_PARTS = ("overall", "format", "accuracy", "structure")
+
+
+@dataclass
+class Group:
+    """One prompt and its ``n`` scored rollouts."""
+
+    uid: int
+    record: Any
+    prompt: Any  # PromptInputs
+    response_ids: list[list[int]]
+    texts: list[str]
+    scores: list[dict]
+
+    @property
+    def task(self) -> str:
+        return self.record.key
+
+
+@dataclass
+class StepData:
+    """What one step collected: the groups it trains on and everything it scored (for metrics)."""
+
+    groups: list[Group] = field(default_factory=list)
+    scored: list[Group] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tries: int = 0
+
+
+class RLTrainer:
+    """State of one RL run; :meth:`train` runs or resumes it to ``trainer.max_steps``."""
+
+    def __init__(self, cfg: RLConfig, *, progress: ProgressFn | None = None) -> None:
+        from onethinker.models.encode import MediaCache
+        from onethinker.rl import EMATracker
+        from onethinker.train.common import (
+            EpochSampler,
+            build_optimizer,
+            build_scheduler,
+            load_policy,
+            make_runtime,
+            media_root,
+            media_settings,
+            quiet_transformers,
+            seed_everything,
+        )
+
+        quiet_transformers()
+        self.cfg = cfg
+        self.progress = progress
+        self.runtime = make_runtime(cfg.model, cfg.trainer.threads)
+        seed_everything(cfg.trainer.seed)
+        self.media_root = media_root(cfg.data)
+        self.records = self._read_records()
+        self.model, self.processor = load_policy(cfg.model, self.runtime)
+        self.model.train()
+        self.ref_model = None
+        if cfg.algorithm.kl_coef > 0 and not cfg.model.lora:
+            self.ref_model, _ = load_policy(cfg.model, self.runtime, trainable=False)
+        self.media = media_settings(cfg.data)
+        self.cache = MediaCache(cfg.data.media_cache)
+        self.tracker = EMATracker(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.ema_min_std)
+        self.sampler = EpochSampler(len(self.records), seed=cfg.trainer.seed)
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.trainer.max_steps)
+        self.model = self.runtime.prepare_model(self.model)
+        self.step = 0
+        self.next_uid = 0
+        self.output_dir = Path(cfg.trainer.output_dir)
+        self.stop_requested = False
+        self._gen_config = None
+
+    def _read_records(self) -> list:
+        from onethinker.data import read_records
+
+        d = self.cfg.data
+        records = [r for _, r in read_records(d.train_file)]
+        if d.tasks is not None:
+            from onethinker.tasks import task_key
+
+            wanted = {task_key(name) for name in d.tasks}
+            records = [r for r in records if r.key in wanted]
+        if d.max_samples is not None:
+            records = records[: d.max_samples]
+        if not records:
+            raise ValueError(f"{d.train_file}: no training records (after data.tasks / data.max_samples)")
+        return records
+
+    # ----------------------------------------------------------------------------------------- collect
+    def generation_config(self):
+        from onethinker.models.generate import generation_config
+
+        if self._gen_config is None:
+            r = self.cfg.rollout
+            self._gen_config = generation_config(
+                self.runtime.unwrap(self.model), self.processor, max_new_tokens=r.max_new_tokens,
+                temperature=r.temperature, top_p=r.top_p, num_return_sequences=r.n)
+        return self._gen_config
+
+    def rollout(self, records: list) -> list[Group]:
+        """Generate and score ``n`` responses for each record."""
+        import torch
+
+        from onethinker.models.encode import collate_prompts, prepare_prompt
+        from onethinker.models.generate import generate_ids
+        from onethinker.rewards import score_batch
+
+        r = self.cfg.rollout
+        model = self.runtime.unwrap(self.model)
+        prompts = [prepare_prompt(self.processor, rec, self.media_root, media=self.media, cache=self.cache)
+                   for rec in records]
+        per_call = r.generation_batch_size or len(records)
+        response_ids: list[list[int]] = []
+        t0 = time.perf_counter()
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(prompts), per_call):
+                batch = collate_prompts(self.processor, prompts[start : start + per_call])
+                response_ids.extend(generate_ids(model, self.processor, batch, self.generation_config()))
+        model.train()
+        self._times["generate"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        texts = self.processor.tokenizer.batch_decode(response_ids, skip_special_tokens=True)
+        items = [{"response": texts[i], "ground_truth": str(records[i // r.n].answer),
+                  "problem_type": records[i // r.n].problem_type, "data_type": records[i // r.n].data_type}
+                 for i in range(len(texts))]
+        scores = score_batch(items, format_weight=self.cfg.algorithm.format_weight)
+        self._times["reward"] += time.perf_counter() - t0
+        groups = []
+        for j, rec in enumerate(records):
+            sl = slice(j * r.n, (j + 1) * r.n)
+            groups.append(Group(self.next_uid, rec, prompts[j], response_ids[sl], texts[sl], scores[sl]))
+            self.next_uid += 1
+        return groups
+
+    def collect(self) -> StepData:
+        """Rollouts for one step, with online filtering and refill (see module doc)."""
+        import torch
+
+        from onethinker.rl import filter_groups
+
+        r = self.cfg.rollout
+        rank, world = self.runtime.rank, self.runtime.world_size
+        want = -(-r.prompts_per_step // world)  # this process's share
+        data = StepData()
+        while len(data.groups) < want and data.tries < r.max_tries:
+            need = want - len(data.groups)
+            # The same global list on every process; each takes its own slice.
+            indices = self.sampler.take(need * world)[rank::world]
+            groups = self.rollout([self.records[i] for i in indices])
+            data.scored.extend(groups)
+            data.tries += 1
+            if not r.online_filtering:
+                data.groups.extend(groups)
+                break
+            values = [s[r.filter_key] for g in groups for s in g.scores]
+            gids = [g.uid for g in groups for _ in g.scores]
+            tasks = [g.task for g in groups for _ in g.scores]
+            keep, dropped = filter_groups(torch.tensor(values, dtype=torch.float64), gids, tasks,
+                                          low=r.filter_low, high=r.filter_high)
+            for task, count in dropped.items():
+                data.dropped[task] += count
+            kept_uids = {gids[i] for i in keep.nonzero().flatten().tolist()}
+            data.groups.extend(g for g in groups if g.uid in kept_uids)
+        data.groups = data.groups[:want]
+        if world > 1:  # equal work per rank keeps DDP's collectives in step
+            data.groups = data.groups[: self._min_across_ranks(len(data.groups))]
+        return data
+
+    def _min_across_ranks(self, value: int) -> int:
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([value], device=self.runtime.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return int(t.item())
+
+    # ----------------------------------------------------------------------------------------- batches
+    def _rows(self, groups: list[Group]) -> list[tuple[int, int]]:
+        """(group index, rollout index) of every rollout, group-major."""
+        return [(gi, k) for gi, g in enumerate(groups) for k in range(len(g.response_ids))]
+
+    def _batch(self, groups: list[Group], prompt_batch: dict, rows: list[tuple[int, int]]) -> dict:
+        from onethinker.models.encode import append_responses, select_rows, trim_left_padding
+
+        counts = [(len(g.prompt.images), len(g.prompt.videos)) for g in groups]
+        sub = trim_left_padding(select_rows(prompt_batch, [gi for gi, _ in rows], counts))
+        responses = [groups[gi].response_ids[k] for gi, k in rows]
+        return append_responses(sub, responses, self.processor.tokenizer.pad_token_id)
+
+    def _logprobs(self, model, groups, prompt_batch, rows, *, grad: bool, entropy: bool = False):
+        import torch
+
+        from onethinker.train.forward import token_logprobs
+
+        batch = self._batch(groups, prompt_batch, rows)
+        with torch.set_grad_enabled(grad):
+            logprobs, ent = token_logprobs(model, batch, temperature=self.cfg.rollout.temperature,
+                                           with_entropy=entropy)
+        return batch, logprobs, ent
+
+    # ----------------------------------------------------------------------------------------- step
+    def train_step(self) -> dict[str, Any]:
+        import torch
+
+        from onethinker.models.encode import collate_prompts
+        from onethinker.rl import (
+            broadcast_advantages,
+            dr_grpo_advantages,
+            ema_grpo_advantages,
+            grpo_advantages,
+            kl_penalty,
+            policy_loss,
+        )
+        from onethinker.train.common import clip_gradients
+
+        cfg, a = self.cfg, self.cfg.algorithm
+        self._times = defaultdict(float)
+        t_step = time.perf_counter()
+        data = self.collect()
+        groups = data.groups
+        metrics: dict[str, Any] = {}
+        metrics.update(self._reward_metrics(data))
+        if not groups:  # every group was filtered out in every try: nothing to learn from this step
+            self.tracker_summary_into(metrics)
+            self.scheduler.step()
+            metrics.update(self._time_metrics(t_step, 0))
+            return metrics
+
+        rows = self._rows(groups)
+        scores = torch.tensor([groups[gi].scores[k]["overall"] for gi, k in rows], dtype=torch.float64)
+        gids = [groups[gi].uid for gi, _ in rows]
+        tasks = [groups[gi].task for gi, _ in rows]
+        if a.advantage == "ema_grpo":
+            adv = ema_grpo_advantages(scores, gids, tasks, self.tracker, guard=a.guard)
+        else:
+            self.tracker.update(scores, tasks)  # tracked for monitoring either way
+            adv = (grpo_advantages if a.advantage == "grpo" else dr_grpo_advantages)(scores, gids)
+        adv = adv.float()
+
+        prompt_batch = collate_prompts(self.processor, [g.prompt for g in groups])
+        mini = a.mini_batch_prompts
+        minibatches = [list(range(s, min(s + mini, len(groups)))) for s in range(0, len(groups), mini)]
+        micro = a.micro_batch_size
+        n_updates = a.ppo_epochs * len(minibatches)
+        row_index = {row: i for i, row in enumerate(rows)}
+
+        # Old log-probs: with a single update the sampling policy is the current one (ratio 1 at the start).
+        old_lp: dict[int, torch.Tensor] = {}
+        ref_lp: dict[int, torch.Tensor] = {}
+        t0 = time.perf_counter()
+        if n_updates > 1:
+            self.model.eval()
+            for start in range(0, len(rows), micro):
+                chunk = rows[start : start + micro]
+                _, lp, _ = self._logprobs(self.model, groups, prompt_batch, chunk, grad=False)
+                for j, row in enumerate(chunk):
+                    old_lp[row_index[row]] = lp[j]
+            self.model.train()
+        self._times["old_logprob"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if a.kl_coef > 0:
+            for start in range(0, len(rows), micro):
+                chunk = rows[start : start + micro]
+                if self.ref_model is not None:
+                    _, lp, _ = self._logprobs(self.ref_model, groups, prompt_batch, chunk, grad=False)
+                else:  # LoRA: the reference is the base model, adapters off
+                    with self.runtime.unwrap(self.model).disable_adapter():
+                        _, lp, _ = self._logprobs(self.model, groups, prompt_batch, chunk, grad=False)
+                for j, row in enumerate(chunk):
+                    ref_lp[row_index[row]] = lp[j]
+        self._times["ref_logprob"] += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        per_row: dict[str, dict[int, float]] = defaultdict(dict)
+        update_metrics: dict[str, list[float]] = defaultdict(list)
+        for _epoch in range(a.ppo_epochs):
+            for mb in minibatches:
+                mb_rows = [(gi, k) for gi in mb for k in range(len(groups[gi].response_ids))]
+                mb_tokens = sum(len(groups[gi].response_ids[k]) for gi, k in mb_rows)
+                for start in range(0, len(mb_rows), micro):
+                    chunk = mb_rows[start : start + micro]
+                    idx = [row_index[row] for row in chunk]
+                    batch, lp, ent = self._logprobs(self.model, groups, prompt_batch, chunk, grad=True,
+                                                    entropy=True)
+                    mask = batch["response_mask"].to(lp.device).float()
+                    width = mask.shape[1]
+                    old = torch.stack([_fit(old_lp[i], width) for i in idx]) if old_lp else lp.detach()
+                    ref = torch.stack([_fit(ref_lp[i], width) for i in idx]) if ref_lp else None
+                    token_adv = broadcast_advantages(adv[idx].to(lp.device), mask)
+                    loss, m = policy_loss(lp, old.to(lp.device), token_adv, mask, clip_low=a.clip_low,
+                                          clip_high=a.clip_high, dual_clip=a.dual_clip,
+                                          loss_agg_mode=a.loss_agg_mode,
+                                          max_response_length=cfg.rollout.max_new_tokens,
+                                          ref_log_prob=None if ref is None else ref.to(lp.device),
+                                          kl_coef=a.kl_coef, kl_kind=a.kl_kind)
+                    # Weight micro-batches by their share of the mini-batch (tokens for token-mean).
+                    share = (float(mask.sum()) / max(mb_tokens, 1)) if a.loss_agg_mode == "token-mean" \
+                        else len(chunk) / len(mb_rows)
+                    self.runtime.backward(loss * share)
+                    for key, value in m.items():
+                        update_metrics[key].append(value)
+                    self._row_stats(per_row, idx, lp.detach(), old, ref, ent.detach(), mask)
+                update_metrics["grad_norm"].append(clip_gradients(self.model, cfg.optim.max_grad_norm))
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+        lr = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        self._times["update"] += time.perf_counter() - t0
+
+        metrics.update({f"actor/{k}": sum(v) / len(v) for k, v in update_metrics.items() if v})
+        metrics["actor/lr"] = lr
+        metrics["actor/updates"] = n_updates
+        metrics.update(self._trained_metrics(groups, rows, adv, per_row))
+        self.tracker_summary_into(metrics)
+        metrics.update(self._time_metrics(t_step, sum(len(g.response_ids) for g in data.scored)))
+        return metrics
+
+    def _row_stats(self, per_row, idx, lp, old, ref, ent, mask) -> None:
+        from onethinker.rl import kl_penalty
+
+        a = self.cfg.algorithm
+        denom = mask.sum(1).clamp(min=1)
+        ratio = (lp - old).clamp(-20, 20).exp()
+        clipped = ((ratio < 1 - a.clip_low) | (ratio > 1 + a.clip_high)).float()
+        stats = {"entropy": (ent * mask).sum(1) / denom, "clip_frac": (clipped * mask).sum(1) / denom}
+        if ref is not None:
+            kl = kl_penalty(lp, ref.to(lp.device), a.kl_kind)
+            stats["kl"] = (kl * mask).sum(1) / denom
+        for name, values in stats.items():
+            for j, i in enumerate(idx):
+                per_row[name][i] = float(values[j])
+
+    # ----------------------------------------------------------------------------------------- metrics
+    def _reward_metrics(self, data: StepData) -> dict[str, Any]:
+        """Reward parts and response length over every rollout scored this step, overall and per task."""
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        for g in data.scored:
+            for s, ids in zip(g.scores, g.response_ids):
+                for task in ("all", g.task):
+                    for part in REWARD_PARTS:
+                        sums[f"{part}|{task}"] += float(s[part])
+                    sums[f"length|{task}"] += len(ids)
+                    counts[task] += 1
+        out: dict[str, Any] = {}
+        for key, total in sums.items():
+            part, task = key.split("|")
+            name = f"reward/{part}" if part != "length" else "response_length"
+            out[name if task == "all" else f"{name}/{task}"] = total / counts[task]
+        for task, dropped in sorted(data.dropped.items()):
+            out[f"filter/dropped_groups/{task}"] = dropped
+        out["filter/dropped_groups"] = sum(data.dropped.values())
+        out["filter/kept_groups"] = len(data.groups)
+        out["filter/tries"] = data.tries
+        return out
+
+    def _trained_metrics(self, groups, rows, adv, per_row) -> dict[str, Any]:
+        by_task: dict[str, list[int]] = defaultdict(list)
+        for i, (gi, _) in enumerate(rows):
+            by_task[groups[gi].task].append(i)
+        out: dict[str, Any] = {"adv_abs": float(adv.abs().mean())}
+        for name, values in per_row.items():
+            if values:
+                out[f"actor/{name}_rollout_mean"] = sum(values.values()) / len(values)
+        for task, idx in sorted(by_task.items()):
+            out[f"adv_abs/{task}"] = float(adv[idx].abs().mean())
+            for name, values in per_row.items():
+                vals = [values[i] for i in idx if i in values]
+                if vals:
+                    out[f"{name}/{task}"] = sum(vals) / len(vals)
+        return out
+
+    def tracker_summary_into(self, metrics: dict[str, Any]) -> None:
+        for task, s in self.tracker.summary().items():
+            metrics[f"ema/mean/{task}"] = s["mean"]
+            metrics[f"ema/std/{task}"] = s["std"]
+
+    def _time_metrics(self, t_step: float, n_rollouts: int) -> dict[str, Any]:
+        total = time.perf_counter() - t_step
+        out = {f"time/{k}": v for k, v in self._times.items()}
+        out["time/step"] = total
+        out["rollouts"] = n_rollouts
+        out["rollouts_per_s"] = n_rollouts / total if total > 0 else 0.0
+        return out
+
+    # ----------------------------------------------------------------------------------------- loop
+    def train(self) -> Path:
+        """Run (or resume) to ``trainer.max_steps``; returns ``output_dir/final``.
+
+        SIGTERM / SIGINT stop the run after the current step with a checkpoint (a kill -9 loses at most
+        the steps since the last checkpoint).
+        """
+        from onethinker.train.checkpoint import latest_checkpoint
+        from onethinker.train.metrics import MetricsLogger
+
+        t = self.cfg.trainer
+        resume_step = None
+        if t.resume:
+            ckpt = latest_checkpoint(self.output_dir)
+            if ckpt is not None:
+                resume_step = self._restore(ckpt)
+        if self.runtime.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            dump_yaml(self.cfg, self.output_dir / "config.yaml")
+        logger = MetricsLogger(self.output_dir, tensorboard=t.tensorboard, resume_step=resume_step,
+                               enabled=self.runtime.is_main)
+        previous = self._install_signal_handlers()
+        try:
+            while self.step < t.max_steps:
+                metrics = self.train_step()
+                self.step += 1
+                if t.save_every and (self.step % t.save_every == 0 or self.stop_requested):
+                    t0 = time.perf_counter()
+                    self.save()
+                    metrics["time/checkpoint"] = time.perf_counter() - t0
+                if self.step % t.log_every == 0 or self.step == t.max_steps:
+                    logger.log(self.step, metrics)
+                if self.progress is not None:
+                    self.progress(self.step, t.max_steps, metrics)
+                if self.stop_requested:
+                    break
+        finally:
+            logger.close()
+            self._restore_signal_handlers(previous)
+        if self.stop_requested and self.step < t.max_steps:
+            return self.output_dir
+        return self.save_final()
+
+    def _install_signal_handlers(self):
+        def request_stop(signum, frame):  # noqa: ARG001
+            self.stop_requested = True
+
+        previous = {}
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, request_stop)
+        except ValueError:  # not the main thread
+            pass
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def save(self) -> Path | None:
+        from onethinker.train.checkpoint import save_checkpoint
+
+        self.runtime.wait()
+        if not self.runtime.is_main:
+            return None
+        return save_checkpoint(
+            self.output_dir, self.step, model=self.runtime.unwrap(self.model), processor=self.processor,
+            optimizer=self.optimizer, scheduler=self.scheduler,
+            state={"sampler": self.sampler.state_dict(), "ema": self.tracker.state_dict(),
+                   "next_uid": self.next_uid},
+            keep=self.cfg.trainer.keep_checkpoints,
+        )
+
+    def _restore(self, path: Path) -> int:
+        from onethinker.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(path, model=self.runtime.unwrap(self.model), optimizer=self.optimizer,
+                                scheduler=self.scheduler)
+        self.step = int(state["step"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.tracker.load_state_dict(state["ema"])
+        self.next_uid = int(state.get("next_uid", 0))
+        return self.step
+
+    def save_final(self) -> Path:
+        out = self.output_dir / "final"
+        self.runtime.wait()
+        if self.runtime.is_main:
+            model = self.runtime.unwrap(self.model)
+            if hasattr(model, "merge_and_unload"):
+                model = model.merge_and_unload()
+            model.save_pretrained(out)
+            self.processor.save_pretrained(out)
+            (out / "ema_state.json").write_text(__import__("json").dumps(self.tracker.state_dict(), indent=1))
+        return out
+
+
+def _fit(t, width: int):
+    """Pad or cut a 1-D per-token tensor to ``width`` (rows were padded to different batch widths)."""
+    import torch
+
+    if t.shape[0] >= width:
+        return t[:width]
+    return torch.cat([t, t.new_zeros(width - t.shape[0])])
+
+
+def train_rl(cfg: RLConfig, *, progress: ProgressFn | None = None) -> Path:
+    """Run RL from a config; returns ``output_dir/final`` (a loadable model folder)."""
+    return RLTrainer(cfg, progress=progress).train()
