@@ -267,17 +267,33 @@ def _fast_verdict(gt: str, pred: str) -> bool | None:
 # math-verify fallback
 # ------------------------------------------------------------------------------------------------------
 
-# Inputs that can make sympy compute for minutes: towers of powers, big exponents, big factorials.
-_COSTLY = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\{?\s*\d{4,}|\d{3,}\s*!|\\binom\s*\{\d{4,}|\^\s*\^")
+# Inputs that can make sympy compute for minutes (there is no timeout): towers of powers, huge exponents,
+# factorials of large numbers or of expressions, huge binomials.
+_COSTLY = re.compile(
+    r"\^\s*\{[^{}]*\^"  # 2^{2^{...}}
+    r"|\^\s*\{?\s*-?\d{6,}"  # 2^{999999}
+    r"|\^\s*\^"
+    r"|\d{5,}\s*!"  # 100000!
+    r"|[)}\]]\s*!"  # (10^{10})!
+    r"|\\binom\s*\{\s*\d{4,}"
+    r"|\\Gamma|\\operatorname"
+)
 
 
 def _too_costly(text: str) -> bool:
     return len(text) > MAX_MATH_CHARS or _COSTLY.search(text) is not None
 
 
+# "6 cm^2", "12 square units": a number followed by unit words, written without LaTeX.
+_BARE_UNIT = re.compile(r"(?P<head>.*\d)\s+(?P<unit>[A-Za-z]{2,}(?:\s+[A-Za-z]+)*)(?P<power>\^\{?\d\}?)?")
+
+
 def _prepare(text: str) -> str:
     text = text.strip()
     if not any(d in text for d in _DELIMITERS):
+        m = _BARE_UNIT.fullmatch(text)
+        if m:  # math-verify drops units inside \text{...}; bare, they would read as variables c*m
+            text = f"{m['head']}\\text{{ {m['unit']}}}{m['power'] or ''}"
         text = f"${text}$"
     return text
 

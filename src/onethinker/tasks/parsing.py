@@ -119,7 +119,8 @@ def parse_decimal(text: str) -> Parsed[float]:
 
 # Wrappers that render to their content (the published checker renders LaTeX to text before comparing).
 _LATEX_WRAPPER = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|boxed|fbox)\s*\{(.*)\}", re.DOTALL)
-_OPTION_NOISE = re.compile(r"\$|\\\(|\\\)|\\\[|\\\]|\\%|%|\s")
+_MATH_DELIMITERS = re.compile(r"\$|\\\(|\\\)|\\\[|\\\]")
+_OPTION_NOISE = re.compile(r"\\%|%|\s")
 
 
 def parse_option_letter(text: str) -> Parsed[str]:
@@ -131,7 +132,7 @@ def parse_option_letter(text: str) -> Parsed[str]:
     ``x=`` prefix (``"x=B"``) and braces. ``"B."``, ``"B. red car"``, ``"Option B"`` and ``"The answer is B"``
     are not option letters.
     """
-    s = text.strip()
+    s = _MATH_DELIMITERS.sub("", text).strip()
     for _ in range(4):
         match = _LATEX_WRAPPER.fullmatch(s)
         if not match:
