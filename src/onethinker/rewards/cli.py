@@ -20,7 +20,7 @@ def _read_item(line: str, where: str) -> dict:
     try:
         item = json.loads(line.rstrip("\r\n"))
     except json.JSONDecodeError as err:
-        raise _BadLine(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+        raise _BadLine(f"{where}: not valid JSON: {err.msg} (column {err.colno})") from None
     if not isinstance(item, dict):
         raise _BadLine(f"{where}: expected a JSON object, got {type(item).__name__}")
     return item
@@ -43,12 +43,17 @@ def score_command(
 
     from onethinker.rewards import score_batch
 
-    err = Console(stderr=True)
+    from rich.markup import escape
+
+    err = Console(stderr=True, soft_wrap=True)
+
+    def say(label: str, message: str) -> None:
+        err.print(f"{label} {escape(message)}" if label else escape(message))
     if not input_path.is_file():
-        err.print(f"[red]error:[/red] {input_path}: no such file")
+        say("[red]error:[/red]", f"{input_path}: no such file")
         raise typer.Exit(2)
     if output.resolve() == input_path.resolve():
-        err.print(f"[red]error:[/red] output {output} would overwrite the input")
+        say("[red]error:[/red]", f"output {output} would overwrite the input")
         raise typer.Exit(2)
 
     scored = bad = 0
@@ -87,10 +92,10 @@ def score_command(
                 bad += 1
                 if not skip_bad:
                     progress.stop()
-                    err.print(f"[red]error:[/red] {exc}")
-                    err.print("(use --skip-bad to report bad lines and go on)")
+                    say("[red]error:[/red]", str(exc))
+                    say("", "(use --skip-bad to report bad lines and go on)")
                     raise typer.Exit(1)
-                err.print(f"[yellow]skipped[/yellow] {exc}")
+                say("[yellow]skipped[/yellow]", str(exc))
             if len(chunk) >= _CHUNK:
                 flush(out)
                 progress.update(task, n=scored)
@@ -100,4 +105,4 @@ def score_command(
 
     mean = total_overall / scored if scored else 0.0
     skipped = f", skipped {bad} bad line(s)" if bad else ""
-    err.print(f"scored {scored} item(s) into {output} (mean overall {mean:.4f}){skipped}")
+    say("", f"scored {scored} item(s) into {output} (mean overall {mean:.4f}){skipped}")

@@ -26,7 +26,8 @@ from functools import lru_cache
 
 __all__ = ["MAX_MATH_CHARS", "closed_form", "math_equivalent"]
 
-# Longer texts are prose, not a final result: never equivalent (and never handed to sympy).
+# A longer text is prose (a response without an answer block): only its last MAX_MATH_CHARS characters go to
+# math-verify, unwrapped, so it picks the last expression there, as it does on a whole response.
 MAX_MATH_CHARS = 400
 _DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
 
@@ -281,7 +282,7 @@ _COSTLY = re.compile(
 
 
 def _too_costly(text: str) -> bool:
-    return len(text) > MAX_MATH_CHARS or _COSTLY.search(text) is not None
+    return _COSTLY.search(text) is not None
 
 
 # "6 cm^2", "12 square units": a number followed by unit words, written without LaTeX.
@@ -324,11 +325,16 @@ def _unwrap(text: str) -> str:
 
 @lru_cache(maxsize=16384)
 def _parse(text: str) -> tuple:
+    if len(text) > MAX_MATH_CHARS:
+        text = text[-MAX_MATH_CHARS:]
+        prepared = text
+    else:
+        prepared = _prepare(text)
     if not _unwrap(text) or _too_costly(text):
         return ()
     mv = _math_verify()
     try:
-        return tuple(mv.parse(_prepare(text), parsing_timeout=None))
+        return tuple(mv.parse(prepared, parsing_timeout=None))
     except Exception:  # math-verify raises on inputs it cannot handle; that is "not parseable"
         return ()
 
