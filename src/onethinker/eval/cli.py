@@ -9,6 +9,7 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
+_BY_TASK_HELP = "Split each benchmark into one group per task ('benchmark / task')."
 _MASK_HELP = "Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto."
 
 
@@ -18,11 +19,11 @@ def _mask_backend(name: str, checkpoint: Path | None, config: str | None, device
     return get_mask_backend(name, checkpoint=checkpoint, config=config, device=device)
 
 
-def _score_file(path: Path, media_root: Path | None, backend) -> dict:
+def _score_file(path: Path, media_root: Path | None, backend, by_task: bool = False) -> dict:
     from onethinker.data import read_records
     from onethinker.eval.score import prepare_items, score_items
 
-    groups = prepare_items(((line, record) for line, record in read_records(path)), source=str(path))
+    groups = prepare_items(read_records(path), source=str(path), by_task=by_task)
     return score_items(groups, media_root, backend, source=str(path))
 
 
@@ -37,6 +38,7 @@ def score_command(
     media_root: Path = typer.Option(None, "--media-root", help="Folder media and mask paths are relative to."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the metrics JSON {group: {metric: value}} here."),
     report: Path = typer.Option(None, "--report", help="Also write a markdown report here."),
+    by_task: bool = typer.Option(False, "--by-task", help=_BY_TASK_HELP),
     mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
     sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
     sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
@@ -55,7 +57,7 @@ def score_command(
         _fail(console, f"{predictions} does not exist")
     try:
         backend = _mask_backend(mask_backend, sam2_checkpoint, sam2_config, device)
-        results = _score_file(predictions, media_root, backend)
+        results = _score_file(predictions, media_root, backend, by_task)
     except (RecordError, ScoreError, MaskError) as exc:
         _fail(console, str(exc))
     print_report(results, console)
@@ -91,6 +93,7 @@ def run_command(
     limit: int = typer.Option(None, "--limit", help="Only the first N records."),
     report: Path = typer.Option(None, "--report", help="Markdown report (default: OUT with .md)."),
     metrics_out: Path = typer.Option(None, "--metrics", help="Metrics JSON (default: OUT with .metrics.json)."),
+    by_task: bool = typer.Option(False, "--by-task", help=_BY_TASK_HELP),
     mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
     sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
     sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
@@ -138,7 +141,7 @@ def run_command(
         _fail(console, "no predictions to score", code=1)
     try:
         masks = _mask_backend(mask_backend, sam2_checkpoint, sam2_config, device)
-        results = _score_file(out, media_root, masks)
+        results = _score_file(out, media_root, masks, by_task)
     except (RecordError, ScoreError, MaskError) as exc:
         _fail(console, str(exc))
     print_report(results, console)

@@ -50,8 +50,11 @@ def _norm(name: str) -> str:
 
 
 def references_for(group: str) -> dict[str, Reference]:
-    """The paper's figures for one group name, keyed by metric (empty when the benchmark is not in the paper)."""
-    key = _norm(group)
+    """The paper's figures for one group name, keyed by metric (empty when the benchmark is not in the paper).
+
+    A ``"benchmark / task"`` group (``--by-task``) matches on its benchmark part.
+    """
+    key = _norm(group.split(" / ")[0])
     out: dict[str, Reference] = {}
     for ref in REFERENCES:
         if key in {_norm(ref.benchmark), *(_norm(a) for a in ref.aliases)}:

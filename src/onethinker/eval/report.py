@@ -20,7 +20,10 @@ def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | 
         lines += [f"# {title}", ""]
     for group, metrics in results.items():
         refs = references_for(group)
-        lines += [f"### {group}", "", f"| metric | ours | {PAPER} |", "| --- | ---: | ---: |"]
+        header = ["| metric | ours |", "| --- | ---: |"]
+        if refs:
+            header = [f"| metric | ours | {PAPER} |", "| --- | ---: | ---: |"]
+        lines += [f"### {group}", "", *header]
         notes: list[str] = []
         for name, value in metrics.items():
             if name in COUNT_KEYS:
@@ -31,7 +34,7 @@ def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | 
                 paper = f"{ref.value:.1f}" + ("" if ref.confirmed else " †")
                 if not ref.confirmed:
                     notes.append(f"† {ref.benchmark} {ref.metric}: {ref.note}")
-            lines.append(f"| {name} | {value:.1f} | {paper} |")
+            lines.append(f"| {name} | {value:.1f} |" + (f" {paper} |" if refs else ""))
         n = int(metrics.get("n", 0))
         bad = int(metrics.get("unparseable", 0))
         lines += ["", f"{n} records, {bad} unparseable responses (scored as failures)."]

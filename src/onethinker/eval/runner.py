@@ -94,6 +94,8 @@ class HFBackend:
         return [texts[0] for texts in out]
 
     def responses(self, records: Sequence, media_root=None) -> Iterator[tuple[int, str | Exception]]:
+        if not records:
+            return
         self._load()
         self.media_root = media_root
         for start in range(0, len(records), self.batch_size):

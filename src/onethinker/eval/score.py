@@ -58,9 +58,12 @@ def _ground_truth_text(record: Mapping[str, Any]) -> Any:
 
 
 def prepare_items(
-    records: Iterable[tuple[int, Any]], source: str = "<predictions>"
+    records: Iterable[tuple[int, Any]], source: str = "<predictions>", *, by_task: bool = False
 ) -> dict[str, dict[str, list[Item]]]:
     """Parse ``(line, record)`` pairs into items grouped as ``{group: {suite: [items]}}``.
+
+    A group is the record's ``benchmark`` (else its task key); ``by_task`` splits benchmarks further into
+    ``"benchmark / task key"`` groups.
 
     Raises :class:`ScoreError` naming the source, line and field for records that cannot be scored at all
     (unknown task, missing or unparseable ground truth, missing response).
@@ -89,7 +92,8 @@ def prepare_items(
         pred, reason = (parsed.value, None) if parsed is not None and parsed.ok else (None, _reason(parsed))
         if pred is None and response is None:
             reason = None  # given masks and no response: nothing to parse, nothing failed
-        group = record.get("benchmark") or key
+        benchmark = record.get("benchmark")
+        group = (f"{benchmark} / {key}" if by_task else benchmark) if benchmark else key
         groups[str(group)][spec.metric_suite].append(Item(record, spec, pred, gt.value, line, reason))
     return groups
 
@@ -149,11 +153,13 @@ def score_predictions(
     *,
     mask_backend: MaskBackend | None = None,
     source: str = "<predictions>",
+    by_task: bool = False,
 ) -> dict[str, dict[str, float]]:
     """``{group: {metric: percent}}`` for records (mappings or ``Record``) that carry a ``response``.
 
-    Groups are the records' ``benchmark`` field when present, else the registry task key. Segmentation
+    Groups are the records' ``benchmark`` field when present, else the registry task key (``by_task``:
+    ``"benchmark / task key"``). Segmentation
     predictions without ``pred_mask(s)`` are turned into masks by ``mask_backend`` (GrabCut by default).
     """
-    groups = prepare_items(enumerate(records, start=1), source)
+    groups = prepare_items(enumerate(records, start=1), source, by_task=by_task)
     return score_items(groups, media_root, mask_backend, source)

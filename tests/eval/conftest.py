@@ -1,0 +1,145 @@
+"""Shared fixtures for the evaluation tests: a synthetic held-out split, the tiny model, a stand-in server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def heldout(tmp_path_factory) -> Path:
+    """A synthetic held-out split: one record of each of the twelve tasks, with media and masks."""
+    from onethinker.data import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("heldout"), 12, 0, split="test")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from onethinker.models.tiny import build_tiny
+
+    return build_tiny(tmp_path_factory.mktemp("tiny"), seed=0)
+
+
+def prompt_key(messages: list[dict]) -> str:
+    """What identifies a request: the text parts of its messages, concatenated."""
+    return "".join(part.get("text", "") for m in messages for part in (m["content"] if isinstance(
+        m["content"], list) else [{"text": m["content"]}]))
+
+
+class StandInServer:
+    """A small OpenAI-compatible chat server on 127.0.0.1 (a random free port) answering canned completions.
+
+    ``answers`` maps a prompt key (see :func:`prompt_key`) to the completion text. ``plan(key, attempt)``
+    decides each call: ``"ok"``, ``"500"``, ``"429"``, ``"400"``, ``"drop"`` (close without answering) or
+    ``"slow"`` (answer after ``slow_s``). It records every request so tests can inspect what was sent.
+    """
+
+    def __init__(self, answers: dict[str, str], plan: Callable[[str, int], str] | None = None,
+                 slow_s: float = 1.0):
+        self.answers = answers
+        self.plan = plan or (lambda key, attempt: "ok")
+        self.slow_s = slow_s
+        self.attempts: Counter = Counter()
+        self.bodies: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _send(self, status: int, payload: dict, headers: dict | None = None):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.rstrip("/") == "/v1/models":
+                    self._send(200, {"object": "list", "data": [{"id": "stand-in", "object": "model"}]})
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = prompt_key(body["messages"])
+                with server.lock:
+                    server.bodies.append(body)
+                    attempt = server.attempts[key]
+                    server.attempts[key] += 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    time.sleep(0.02)  # let concurrent requests overlap
+                    action = server.plan(key, attempt)
+                    if action == "drop":
+                        self.close_connection = True
+                        return
+                    if action == "slow":
+                        time.sleep(server.slow_s)
+                    if action in ("500", "429", "400"):
+                        headers = {"Retry-After": "0"} if action == "429" else None
+                        self._send(int(action), {"error": {"message": f"planned {action}"}}, headers)
+                        return
+                    text = server.answers.get(key, "<think>?</think><answer>?</answer>")
+                    self._send(200, {"id": "x", "object": "chat.completion", "model": body["model"],
+                                     "choices": [{"index": 0, "finish_reason": "stop",
+                                                  "message": {"role": "assistant", "content": text}}]})
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "StandInServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def requests_by_key(self) -> dict[str, list[dict]]:
+        out = defaultdict(list)
+        for body in self.bodies:
+            out[prompt_key(body["messages"])].append(body)
+        return out
+
+
+def decode_data_url_jpeg(url: str):
+    """Decode one ``data:image/jpeg;base64,...`` URL to a PIL image (asserting its form)."""
+    from PIL import Image
+
+    head, payload = url.split(",", 1)
+    assert head == "data:image/jpeg;base64"
+    return Image.open(io.BytesIO(base64.b64decode(payload)))
+
+
+@pytest.fixture(scope="session")
+def canned_answers(heldout) -> dict[str, str]:
+    """Prompt key -> the record's reference response (``sft_response``), so a correct pipeline scores well."""
+    from onethinker.data import build_messages, read_records
+
+    answers = {}
+    for _, record in read_records(heldout / "data.jsonl"):
+        answers[prompt_key(build_messages(record, heldout))] = record.extra("sft_response")
+    return answers

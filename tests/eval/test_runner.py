@@ -1,0 +1,186 @@
+"""`eval run`: the HF backend with the tiny model, the OpenAI-compatible backend against a real loopback server
+(healthy, flaky and failing), resuming interrupted runs, and the CLI's reports."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from onethinker.cli import app
+from onethinker.eval.runner import GenerationSettings, OpenAIBackend, ServerError, run_benchmark
+
+from .conftest import StandInServer, decode_data_url_jpeg, prompt_key
+
+runner = CliRunner()
+
+
+def _lines(path):
+    return [json.loads(raw) for raw in path.read_text().splitlines() if raw.strip()]
+
+
+def _backend(url, **kwargs):
+    defaults = dict(concurrency=3, timeout_s=5.0, max_retries=3, backoff_s=0.01,
+                    settings=GenerationSettings(max_new_tokens=64))
+    return OpenAIBackend(url, **{**defaults, **kwargs})
+
+
+def test_openai_backend_end_to_end_with_inline_media_and_a_report(heldout, canned_answers, tmp_path):
+    out = tmp_path / "pred.jsonl"
+    with StandInServer(canned_answers) as server:
+        result = runner.invoke(app, ["eval", "run", "--model", server.url, "--bench", str(heldout / "data.jsonl"),
+                                     "--media-root", str(heldout), "--out", str(out), "--concurrency", "3",
+                                     "--max-new-tokens", "64", "--by-task"])
+    assert result.exit_code == 0, result.output
+    rows = _lines(out)
+    assert len(rows) == 12 and all(r["response"] == r["sft_response"] for r in rows)
+    assert server.max_in_flight <= 3
+    # media went inline: images as JPEG data URLs, videos as one video_url of comma-separated JPEG frames
+    parts = [p for body in server.bodies for m in body["messages"] for p in m["content"] if isinstance(p, dict)]
+    images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    videos = [p["video_url"]["url"] for p in parts if p["type"] == "video_url"]
+    assert len(images) == 8 and len(videos) == 4  # 8 image tasks, 4 video tasks in the split
+    assert decode_data_url_jpeg(images[0]).size[0] > 0
+    head, frames = videos[0].split(",", 1)
+    assert head == "data:video/jpeg;base64" and len(frames.split(",")) > 1
+    assert all(body["model"] == "stand-in" and body["temperature"] == 0.0 for body in server.bodies)
+    assert any("mm_processor_kwargs" in body for body in server.bodies)
+    metrics = json.loads((tmp_path / "pred.metrics.json").read_text())
+    assert metrics["shapes-world / multiple choice"]["accuracy"] == 100.0
+    assert metrics["shapes-world / tracking"]["AO"] == 100.0
+    assert metrics["shapes-world / segmentation/image"]["gIoU"] > 80.0  # GrabCut from the reference prompt
+    report = (tmp_path / "pred.md").read_text()
+    assert "### shapes-world / temporal grounding" in report and "| R@0.5 | 100.0 |" in report
+
+
+def test_video_frames_can_go_as_separate_images(heldout, canned_answers, tmp_path):
+    with StandInServer(canned_answers) as server:
+        backend = _backend(server.url, video_format="images")
+        summary = run_benchmark(heldout / "data.jsonl", tmp_path / "p.jsonl", backend, heldout, show_progress=False)
+    assert summary.written == 12
+    kinds = {p["type"] for b in server.bodies for m in b["messages"] for p in m["content"]}
+    assert "video_url" not in kinds and not any("mm_processor_kwargs" in b for b in server.bodies)
+
+
+def test_flaky_server_is_retried_until_every_item_is_answered(heldout, canned_answers, tmp_path):
+    keys = sorted(canned_answers)
+    first_failure = {keys[0]: "500", keys[1]: "429", keys[2]: "drop", keys[3]: "slow", keys[4]: "500"}
+
+    def plan(key, attempt):
+        if key == keys[4] and attempt < 2:
+            return "500"  # fails twice, succeeds on the third attempt
+        return first_failure.get(key, "ok") if attempt == 0 else "ok"
+
+    with StandInServer(canned_answers, plan, slow_s=1.0) as server:
+        backend = _backend(server.url, timeout_s=0.4)
+        summary = run_benchmark(heldout / "data.jsonl", tmp_path / "p.jsonl", backend, heldout, show_progress=False)
+    assert summary.written == 12 and not summary.failures
+    assert [server.attempts[k] for k in keys[:5]] == [2, 2, 2, 2, 3]
+    assert all(server.attempts[k] == 1 for k in keys[5:])
+    assert {r["response"] for r in _lines(tmp_path / "p.jsonl")} == set(canned_answers.values())
+
+
+def test_items_that_keep_failing_are_reported_and_a_rerun_finishes_them(heldout, canned_answers, tmp_path):
+    keys = sorted(canned_answers)
+    broken = {keys[0]: "500", keys[1]: "400"}  # 500 forever (retried, bounded); 400 is not retried
+    out = tmp_path / "p.jsonl"
+    with StandInServer(canned_answers, lambda key, attempt: broken.get(key, "ok")) as server:
+        summary = run_benchmark(heldout / "data.jsonl", out, _backend(server.url, max_retries=2), heldout,
+                                show_progress=False)
+    assert summary.written == 10 and len(summary.failures) == 2
+    assert server.attempts[keys[0]] == 3 and server.attempts[keys[1]] == 1
+    assert any("HTTP 400" in problem for _, problem in summary.failures)
+    assert len(_lines(out)) == 10
+    with StandInServer(canned_answers) as server:  # healthy again: only the two missing items are asked
+        summary = run_benchmark(heldout / "data.jsonl", out, _backend(server.url), heldout, show_progress=False)
+    assert summary.skipped == 10 and summary.written == 2
+    assert set(server.attempts) == {keys[0], keys[1]}
+    assert sorted(r["bench_line"] for r in _lines(out)) == list(range(1, 13))
+
+
+def test_unreachable_server_fails_each_item_after_bounded_retries(heldout, tmp_path):
+    backend = _backend("http://127.0.0.1:9", max_retries=1, timeout_s=0.5)  # nothing listens on port 9
+    with pytest.raises(ServerError, match="after 2 attempts"):
+        from onethinker.data import read_records
+
+        backend.complete(next(read_records(heldout / "data.jsonl"))[1], heldout)
+
+
+class _Recording:
+    """A backend that answers from a table, remembers what it was asked, and can crash mid-run."""
+
+    def __init__(self, answers, crash_after=None):
+        self.answers, self.crash_after, self.asked = answers, crash_after, []
+
+    def responses(self, records, media_root=None):
+        from onethinker.data import build_messages
+
+        for i, record in enumerate(records):
+            if self.crash_after is not None and i == self.crash_after:
+                raise KeyboardInterrupt
+            self.asked.append(record.problem_id)
+            yield i, self.answers[prompt_key(build_messages(record, media_root))]
+
+
+def test_an_interrupted_run_loses_nothing_and_a_torn_line_is_repaired(heldout, canned_answers, tmp_path):
+    out = tmp_path / "p.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(heldout / "data.jsonl", out, _Recording(canned_answers, crash_after=3), heldout,
+                      show_progress=False)
+    assert len(_lines(out)) == 3
+    with out.open("a") as fh:
+        fh.write('{"problem_id": "synth-test-0-00003", "resp')  # killed in the middle of a write
+    again = _Recording(canned_answers)
+    summary = run_benchmark(heldout / "data.jsonl", out, again, heldout, show_progress=False)
+    assert summary.skipped == 3 and summary.written == 9 and len(again.asked) == 9
+    rows = _lines(out)  # every line parses: the torn one was cut
+    assert sorted(r["problem_id"] for r in rows) == [f"synth-test-0-{i:05d}" for i in range(12)]
+
+
+def test_hf_backend_with_the_tiny_model_writes_predictions_and_a_report(heldout, tiny_model, tmp_path):
+    out = tmp_path / "hf.jsonl"
+    args = ["eval", "run", "--model", str(tiny_model), "--bench", str(heldout / "data.jsonl"),
+            "--media-root", str(heldout), "--out", str(out), "--max-new-tokens", "8", "--batch-size", "6"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = _lines(out)
+    assert len(rows) == 12 and all(isinstance(r["response"], str) for r in rows)
+    metrics = json.loads((tmp_path / "hf.metrics.json").read_text())["shapes-world"]
+    assert metrics["n"] == 12
+    assert 0 <= metrics["unparseable"] <= 12 and "tracking/AO" in metrics
+    assert "### shapes-world" in (tmp_path / "hf.md").read_text()
+    result = runner.invoke(app, args)  # a rerun has nothing left to do
+    assert result.exit_code == 0 and "0 new predictions" in result.output and len(_lines(out)) == 12
+
+
+def test_score_cli_reports_bad_lines_with_file_and_line(heldout, tmp_path):
+    rows = [json.loads(x) for x in (heldout / "data.jsonl").read_text().splitlines()][:2]
+    for r in rows:
+        r["response"] = r["sft_response"]
+    rows[1]["answer"] = "{not json"
+    rows[1]["problem_type"] = "temporal grounding"
+    rows[1]["data_type"] = "video"
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = runner.invoke(app, ["eval", "score", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:2: answer:" in " ".join(result.output.split())
+
+
+def test_score_cli_writes_metrics_and_report(heldout, tmp_path):
+    rows = [json.loads(x) for x in (heldout / "data.jsonl").read_text().splitlines()]
+    for r in rows:
+        r["response"] = r["sft_response"]
+    path = tmp_path / "pred.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = runner.invoke(app, ["eval", "score", str(path), "--media-root", str(heldout), "--out",
+                                 str(tmp_path / "m.json"), "--report", str(tmp_path / "r.md"), "--by-task"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert len(metrics) == 12
+    assert metrics["shapes-world / spatial-temporal grounding"]["m_vIoU"] == 100.0
+    assert metrics["shapes-world / segmentation/video"]["J&F"] > 60.0  # GrabCut propagation from the keyframe
+    assert (tmp_path / "r.md").read_text().startswith("# pred.jsonl")
