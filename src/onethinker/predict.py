@@ -32,8 +32,6 @@ def predict_command(
     sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
 ) -> None:
     """Answer a question about an image or a video with a model."""
-    import os
-
     from rich.console import Console
 
     from onethinker.tasks import UnknownTaskError, get_task, task_key
@@ -62,7 +60,7 @@ def predict_command(
     if spec.uses_options and not option:
         fail(f"task {key!r} needs its options: --option 'A. ...' --option 'B. ...'")
 
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from onethinker.eval.cli import _quiet_transformers
     from onethinker.eval.runner import eval_media
     from onethinker.eval.score import answer_text
     from onethinker.models import load_model
@@ -77,6 +75,7 @@ def predict_command(
         "images": [str(media)] if image is not None else [],
         "videos": [str(media)] if video is not None else [],
     }
+    _quiet_transformers()
     with console.status("loading the model"):
         net, processor = load_model(model, dtype=dtype, device=device, trainable=False)
     with console.status("thinking"):
@@ -110,6 +109,12 @@ def describe(value: Any) -> str:
     return str(value)
 
 
+def _box_time(value: Any, second: int) -> float:
+    """The video time a box key stands for: tracking answers (no span) count seconds from 1 at the first frame,
+    spatio-temporal answers (with a span) name the second itself."""
+    return float(second - 1 if value.time is None else second)
+
+
 def _frames_for(value: Any, duration: float) -> list[float]:
     """Times (seconds) worth drawing for a video answer."""
     import numpy as np
@@ -119,7 +124,7 @@ def _frames_for(value: Any, duration: float) -> list[float]:
     if isinstance(value, GroundingAnswer) and value.boxes:
         seconds = sorted(value.boxes)
         picks = np.linspace(0, len(seconds) - 1, min(_DRAW_FRAMES, len(seconds))).round().astype(int)
-        return [float(seconds[i]) for i in dict.fromkeys(picks)]
+        return [_box_time(value, seconds[i]) for i in dict.fromkeys(picks)]
     if isinstance(value, SegmentationAnswer):
         return [float(value.time or 0.0)]
     if isinstance(value, tuple) and len(value) == 2:  # a time span
@@ -156,7 +161,9 @@ def draw_answer(media: Path, data_type: str, value: Any, out: Path, *, title: st
             label = f"t = {t:.1f} s"
         box = None
         if isinstance(value, GroundingAnswer) and t is not None:
-            box = value.boxes.get(int(round(t)))
+            second = int(round(t)) + (1 if value.time is None else 0)
+            box = value.boxes.get(second)
+            label = f"second {second} (t = {t:.1f} s)"
         elif isinstance(value, SegmentationAnswer):
             box = value.box
             prompt = PixelPrompt.from_relative(value.box, value.positive_points, value.negative_points,

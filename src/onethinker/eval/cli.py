@@ -154,6 +154,8 @@ def run_command(
 
 
 def _quiet_transformers() -> None:
-    import os
+    """No weight-loading bars or warnings from transformers under our own progress bar."""
+    from transformers.utils import logging
 
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
