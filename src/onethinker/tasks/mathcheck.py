@@ -26,8 +26,8 @@ from functools import lru_cache
 
 __all__ = ["MAX_MATH_CHARS", "closed_form", "math_equivalent"]
 
-# A longer text is prose (a response without an answer block): only its last MAX_MATH_CHARS characters go to
-# math-verify, unwrapped, so it picks the last expression there, as it does on a whole response.
+# A longer text is prose (a response without a closed answer block): only what follows its last </think> or
+# <answer> tag, or else its last line, is judged, and only if that is at most MAX_MATH_CHARS long.
 MAX_MATH_CHARS = 400
 _DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
 
@@ -264,6 +264,28 @@ def _fast_verdict(gt: str, pred: str) -> bool | None:
     return None
 
 
+def _number_verdict(g: ClosedForm | None, expr) -> bool | None:
+    """A closed-form ground truth against an answer that math-verify read as a plain number (or as
+    undefined, like 1/0), decided without parsing the ground truth; ``None`` when undecided."""
+    if g is None:
+        return None
+    import sympy
+
+    if expr is sympy.zoo or expr is sympy.nan or expr in (sympy.oo, -sympy.oo):
+        return False
+    if isinstance(expr, sympy.Float):
+        try:
+            return None if abs(float(g) - float(expr)) <= 1.5e-6 else False
+        except (OverflowError, TypeError, ValueError):
+            return None
+    if isinstance(expr, sympy.Rational):  # Integer included
+        value = Fraction(int(expr.p), int(expr.q))
+        if g.radicand != 1 or g.pi_power != 0:
+            return False if g.coef != 0 else value == 0
+        return g.coef == value
+    return None
+
+
 # ------------------------------------------------------------------------------------------------------
 # math-verify fallback
 # ------------------------------------------------------------------------------------------------------
@@ -324,17 +346,24 @@ def _unwrap(text: str) -> str:
 
 
 @lru_cache(maxsize=16384)
+def final_segment(text: str) -> str:
+    """The part of ``text`` that states a final result ("" when there is none of bounded length)."""
+    text = text.strip()
+    if len(text) <= MAX_MATH_CHARS:
+        return text
+    tag = max(text.rfind("</think>"), text.rfind("<answer>"))
+    tail = text[tag + 8 :] if tag >= 0 else text[text.rfind("\n") + 1 :]  # both tags are 8 characters
+    tail = tail.strip()
+    return tail if len(tail) <= MAX_MATH_CHARS else ""
+
+
+@lru_cache(maxsize=16384)
 def _parse(text: str) -> tuple:
-    if len(text) > MAX_MATH_CHARS:
-        text = text[-MAX_MATH_CHARS:]
-        prepared = text
-    else:
-        prepared = _prepare(text)
     if not _unwrap(text) or _too_costly(text):
         return ()
     mv = _math_verify()
     try:
-        return tuple(mv.parse(prepared, parsing_timeout=None))
+        return tuple(mv.parse(_prepare(text), parsing_timeout=None))
     except Exception:  # math-verify raises on inputs it cannot handle; that is "not parseable"
         return ()
 
@@ -342,7 +371,7 @@ def _parse(text: str) -> tuple:
 @lru_cache(maxsize=65536)
 def math_equivalent(gt: str, pred: str) -> bool:
     """Whether ``pred`` is mathematically equivalent to ``gt`` (math-verify semantics, gold first)."""
-    gt, pred = gt.strip(), pred.strip()
+    gt, pred = final_segment(gt), final_segment(pred)
     if not pred or not gt:
         return False
     if pred == gt:
@@ -353,6 +382,9 @@ def math_equivalent(gt: str, pred: str) -> bool:
     target = _parse(pred)  # first: an unparseable answer needs no look at the ground truth
     if not target:
         return False
+    verdict = _number_verdict(closed_form(gt), target[0])
+    if verdict is not None:
+        return verdict
     gold = _parse(gt)
     if not gold:
         return False
