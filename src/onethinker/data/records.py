@@ -118,6 +118,8 @@ def _detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return "parquet"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(4096)

@@ -467,7 +467,7 @@ def _bounce(position: float, low: float, high: float) -> float:
 
 
 def _video_scene(ctx: _Context, target_window: tuple[int, int] | None, n_frames: int, width: int, height: int):
-    """Target track (visible in ``target_window`` or always) plus moving distractors of other kinds/colours."""
+    """Target track (visible in ``target_window`` or always) plus moving distractors of other colours."""
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
     speed = (0.8 + 1.6 * ctx.difficulty) * min(width, height) / 96
 
@@ -477,13 +477,12 @@ def _video_scene(ctx: _Context, target_window: tuple[int, int] | None, n_frames:
 
     target_shape = placer.place(ctx.kind(), ctx.colors(1)[0])
     target = track(target_shape, target_window or (0, n_frames - 1))
-    others = []
-    for _ in range(max(1, _distractor_count(ctx.rng, ctx.difficulty) - 1)):
-        while True:
-            kind, color = ctx.kind(), ctx.colors(1)[0]
-            if (kind, color) != (target_shape.kind, target_shape.color):
-                break
-        others.append(track(placer.place(kind, color)))
+    # distractors never share the target's colour, so "the red circle" is also the only red thing
+    palette = [c for c in COLORS if c != target_shape.color]
+    others = [
+        track(placer.place(ctx.kind(), str(ctx.rng.choice(palette))))
+        for _ in range(max(1, _distractor_count(ctx.rng, ctx.difficulty) - 1))
+    ]
     return target, others
 
 
@@ -494,8 +493,12 @@ def _write_video(ctx: _Context, tracks: list[_Track], n_frames: int, width: int,
     with av.open(str(ctx.root / rel), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=VIDEO_FPS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.thread_count = 1  # deterministic bytes
-        stream.codec_context.options = {"preset": "veryfast", "crf": "18", "x264-params": f"keyint={4 * VIDEO_FPS}"}
+        # identical bytes on every run: one thread, and no macroblock-tree rate control (x264's mbtree
+        # output varies from run to run on these tiny flat clips)
+        stream.codec_context.thread_count = 1
+        stream.codec_context.options = {
+            "preset": "veryfast", "crf": "18", "x264-params": f"keyint={4 * VIDEO_FPS}:mbtree=0",
+        }
         for index in range(n_frames):
             shapes = [s for s in (t.at(index, width, height) for t in tracks) if s is not None]
             frame = av.VideoFrame.from_ndarray(np.asarray(_render(shapes, width, height)), format="rgb24")
