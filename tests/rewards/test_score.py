@@ -159,3 +159,10 @@ def test_results_are_identical_run_to_run_and_with_cleared_caches():
     first = score_batch(batch)
     clear_caches()
     assert score_batch(batch) == first
+
+
+def test_empty_boxes_object_earns_no_structure():
+    # published: {"boxes": {}} passed the schema check for 0.25 structure
+    result = score_item(item("tracking", '{"boxes": {}}', '{"boxes": {"1": [0, 0, 10, 10]}}', "video"))
+    assert (result["overall"], result["accuracy"], result["structure"]) == (0.1, 0.0, 0.0)
+    assert '"boxes" is empty' in result["reason"]

@@ -27,7 +27,8 @@ DIFFERENCE_CLASSES: dict[str, str] = {
     "tag_whitespace": "answer text keeps its whitespace around '<', '>' and '/' (published: removed it)",
     "math_equivalence": "math is judged correctly on bare LaTeX and identically in every thread",
     "not_a_number": "strings, booleans, NaN and infinities in answer JSON are not numbers",
-    "schema_partial_credit": "a structured answer that breaks its schema earns no accuracy (published: partial)",
+    "schema_invalid": "a structured answer that breaks its schema (or has no boxes) earns no accuracy and no schema "
+    "structure (published: partial credit from its valid parts)",
     "mra_float64": "regression MRA in float64 (published: float32 threshold boundaries)",
     "option_letter": "a multiple-choice answer must be the letter, not algebra or units around it",
 }
@@ -87,7 +88,7 @@ def difference_class(item: Mapping) -> str | None:
         if _has_non_number(obj):
             return "not_a_number"
         if not spec.parse(ours).ok:
-            return "schema_partial_credit"
+            return "schema_invalid"
         return None
     if spec.key == "regression":
         return "mra_float64"

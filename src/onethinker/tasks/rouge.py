@@ -23,20 +23,15 @@ _STEMMER = porter.PorterStemmer()
 
 @lru_cache(maxsize=262144)
 def _stem(word: str) -> str:
-    return _STEMMER.stem(word) if len(word) > 3 else word
+    stem = _STEMMER.stem(word) if len(word) > 3 else word
+    # rouge-score drops tokens that are not [a-z0-9]+ after stemming ("" marks one to drop).
+    return stem if stem and _NON_ALNUM.search(stem) is None else ""
 
 
 @lru_cache(maxsize=16384)
 def rouge_tokens(text: str) -> tuple[str, ...]:
     """Tokens as rouge-score's default tokenizer with stemming makes them."""
-    words = _NON_ALNUM.sub(" ", text.lower()).split()
-    tokens = []
-    for word in words:
-        stem = _stem(word)
-        # rouge-score drops tokens that are not [a-z0-9]+ after stemming (a stem is never empty in practice).
-        if stem and _NON_ALNUM.search(stem) is None:
-            tokens.append(stem)
-    return tuple(tokens)
+    return tuple(stem for word in _NON_ALNUM.sub(" ", text.lower()).split() if (stem := _stem(word)))
 
 
 def _f(overlap: int, n_pred: int, n_ref: int) -> float:
@@ -53,8 +48,8 @@ def _ngram_overlap(ref: tuple[str, ...], pred: tuple[str, ...], n: int) -> tuple
     else:
         ref_counts = Counter(zip(*(ref[i:] for i in range(n))))
         pred_counts = Counter(zip(*(pred[i:] for i in range(n))))
-    overlap = sum(min(c, pred_counts[g]) for g, c in ref_counts.items() if g in pred_counts)
-    return overlap, sum(pred_counts.values()), sum(ref_counts.values())
+    overlap = sum((ref_counts & pred_counts).values())  # clipped counts, as rouge-score
+    return overlap, max(0, len(pred) - n + 1), max(0, len(ref) - n + 1)
 
 
 def rouge_fmeasures(reference: str, prediction: str) -> tuple[float, float, float]:

@@ -121,6 +121,8 @@ def _frame_key(key: str) -> int | None:
 def _frame_boxes(value: Any) -> tuple[dict[int, tuple] | None, str | None]:
     if type(value) is not dict:
         return None, '"boxes" must be an object {"<second>": [x1, y1, x2, y2], ...}'
+    if not value:
+        return None, '"boxes" is empty'
     boxes: dict[int, tuple] = {}
     for key, raw in value.items():
         frame = _frame_key(key)
