@@ -83,10 +83,10 @@ def difference_class(item: Mapping) -> str | None:
     if spec.structured:
         try:
             obj = json.loads(ours)
-        except ValueError:
+            if _has_non_number(obj):
+                return "not_a_number"
+        except (ValueError, RecursionError):
             return None
-        if _has_non_number(obj):
-            return "not_a_number"
         if not spec.parse(ours).ok:
             return "schema_invalid"
         return None
