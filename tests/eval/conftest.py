@@ -31,9 +31,15 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def prompt_key(messages: list[dict]) -> str:
-    """What identifies a request: the text parts of its messages, concatenated."""
-    return "".join(part.get("text", "") for m in messages for part in (m["content"] if isinstance(
-        m["content"], list) else [{"text": m["content"]}]))
+    """What identifies a request: its text parts, plus a digest of its inline media (questions repeat)."""
+    import hashlib
+
+    parts = [p for m in messages for p in (m["content"] if isinstance(m["content"], list) else
+                                           [{"type": "text", "text": m["content"]}])]
+    text = "".join(p.get("text", "") for p in parts)
+    media = hashlib.sha1("".join(json.dumps(p, sort_keys=True) for p in parts if p.get("type") != "text")
+                         .encode()).hexdigest()
+    return f"{text}#{media}"
 
 
 class StandInServer:
@@ -134,12 +140,20 @@ def decode_data_url_jpeg(url: str):
     return Image.open(io.BytesIO(base64.b64decode(payload)))
 
 
+def reference_answers(bench: Path, media_root: Path) -> dict[str, str]:
+    """Request key -> the record's reference response (``sft_response``), for a stand-in server that answers
+    correctly; keys come from the same request builder the backend uses (deterministic JPEG encoding)."""
+    from onethinker.data import read_records
+    from onethinker.eval.runner import OpenAIBackend
+
+    builder = OpenAIBackend("http://127.0.0.1:9")
+    try:
+        return {prompt_key(builder.messages(record, media_root)[0]): record.extra("sft_response")
+                for _, record in read_records(bench)}
+    finally:
+        builder.close()
+
+
 @pytest.fixture(scope="session")
 def canned_answers(heldout) -> dict[str, str]:
-    """Prompt key -> the record's reference response (``sft_response``), so a correct pipeline scores well."""
-    from onethinker.data import build_messages, read_records
-
-    answers = {}
-    for _, record in read_records(heldout / "data.jsonl"):
-        answers[prompt_key(build_messages(record, heldout))] = record.extra("sft_response")
-    return answers
+    return reference_answers(heldout / "data.jsonl", heldout)
