@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onethinker.eval import ScoreError, encode_rle, score_predictions
 
@@ -173,3 +175,25 @@ def test_bad_records_raise_with_source_line_and_field():
     seg = _rec("segmentation", json.dumps(SEG_IMAGE), SEG_IMAGE, "image")
     with pytest.raises(ScoreError, match=r":1: mask: segmentation ground truth is missing"):
         score_predictions([seg])
+
+_TRUTHS = {
+    ("multiple choice", "image"): "B",
+    ("numerical", "image"): "2.5",
+    ("regression", "video"): "10",
+    ("OCR", "image"): "hello world",
+    ("temporal grounding", "video"): json.dumps({"time": [1, 4]}),
+    ("spatial grounding", "image"): json.dumps({"boxes": [10, 10, 500, 500]}),
+    ("spatial-temporal grounding", "video"): json.dumps({"time": [1, 3], "boxes": {"1": [0, 0, 9, 9]}}),
+    ("tracking", "video"): json.dumps({"boxes": {"1": [0, 0, 9, 9], "2": [1, 1, 9, 9]}}),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(_TRUTHS)), st.text(max_size=80) | st.from_regex(r'\{"(time|boxes)": .{0,30}\}'))
+def test_any_response_gives_metrics_in_range_and_never_raises(task, text):
+    problem_type, data_type = task
+    record = {"problem": "q", "problem_type": problem_type, "data_type": data_type, "answer": _TRUTHS[task],
+              "response": f"<answer>{text}</answer>"}
+    (result,) = score_predictions([record]).values()
+    assert result["n"] == 1 and result["unparseable"] in (0, 1)
+    assert all(0.0 <= v <= 100.0 for k, v in result.items() if k not in ("n", "unparseable"))
