@@ -82,6 +82,7 @@ CASES = [
     ('256', '\\boxed{256}', True, True),
     ('65', '65.0', True, True),
     ('65', '1e999', False, False),
+    ('2500', '2.5e3', True, False),  # scientific notation (math-verify alone reads 2.5*e*3)
     ('0.5', '\\frac{6}{6}', False, False),
     ('x^2+2x+1', '(x+1)^2', True, False),
     ('\\frac{x}{2}', '0.5x', True, False),

@@ -99,7 +99,7 @@ def _sqrt(a: ClosedForm) -> ClosedForm:
 
 
 _TOKEN = re.compile(
-    r"\s+|(?P<num>\d+(?:\.\d*)?|\.\d+)|(?P<cmd>\\[a-zA-Z]+)|(?P<deg>\^\s*\{?\s*\\circ\s*\}?)|(?P<sym>[-+*/(){}=])"
+    r"\s+|(?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,4}(?![\d.]))?)|(?P<cmd>\\[a-zA-Z]+)|(?P<deg>\^\s*\{?\s*\\circ\s*\}?)|(?P<sym>[-+*/(){}=])"
     r"|(?P<var>[a-zA-Z])"
 )
 _SKIP_CMDS = {"\\left", "\\right", "\\displaystyle"}
@@ -196,7 +196,8 @@ class _Parser:
     def atom(self) -> ClosedForm:
         kind, value = self.take()
         if kind == "num":
-            return ClosedForm(Fraction(value), decimal="." in value)
+            # "1e5" is scientific notation here (math-verify would read 1*e*5); it counts as a decimal.
+            return ClosedForm(Fraction(value), decimal="." in value or "e" in value.lower())
         if value == "\\pi":
             return ClosedForm(Fraction(1), 1, 1)
         if value in _FRAC_CMDS:
@@ -259,8 +260,8 @@ def _fast_verdict(gt: str, pred: str) -> bool | None:
     try:
         if abs(float(g) - float(p)) > 1.5e-6:
             return False
-    except OverflowError:
-        pass
+    except OverflowError:  # one side is beyond 1e308 and they are not equal: far apart
+        return False
     return None
 
 
