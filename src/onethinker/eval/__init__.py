@@ -12,7 +12,15 @@ CLI: ``onethinker eval score PRED.jsonl`` and ``onethinker eval run --model PATH
 
 from __future__ import annotations
 
-from onethinker.eval.masks import GrabCutBackend, MaskBackend, MaskError, PixelPrompt, decode_mask, encode_rle, get_mask_backend
+from onethinker.eval.masks import (
+    GrabCutBackend,
+    MaskBackend,
+    MaskError,
+    PixelPrompt,
+    decode_mask,
+    encode_rle,
+    get_mask_backend,
+)
 from onethinker.eval.reference import REFERENCES, references_for
 from onethinker.eval.report import markdown_report
 from onethinker.eval.score import ScoreError, score_predictions

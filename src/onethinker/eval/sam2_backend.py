@@ -65,7 +65,8 @@ class SAM2Backend:
             from sam2.build_sam import build_sam2
             from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-            self._image_predictor = SAM2ImagePredictor(build_sam2(self.config, str(self.checkpoint), device=self.device))
+            model = build_sam2(self.config, str(self.checkpoint), device=self.device)
+            self._image_predictor = SAM2ImagePredictor(model)
         return self._image_predictor
 
     def _video(self):

@@ -124,7 +124,7 @@ def score_items(
             try:
                 result = SUITES[suite_name](items, ctx)
             except FieldError as exc:
-                raise ScoreError(f"{source}:{_failing_line(items, exc)}: {exc.field}: {exc}") from None
+                raise ScoreError(f"{source}:{getattr(exc, 'line', '?')}: {exc.field}: {exc}") from None
             prefix = f"{suite_name}/" if len(by_suite) > 1 else ""
             metrics.update({f"{prefix}{name}": value for name, value in result.metrics.items()})
             primaries.append(result.scores)
@@ -140,11 +140,6 @@ def score_items(
 def _needs_backend(items: list[Item]) -> bool:
     return any(it.pred is not None and it.record.get("pred_mask") is None and it.record.get("pred_masks") is None
                for it in items)
-
-
-def _failing_line(items: list[Item], exc: FieldError) -> str:
-    line = getattr(exc, "line", None)
-    return str(line) if line is not None else "?"
 
 
 def score_predictions(
