@@ -4,9 +4,9 @@ a run's own numbers where the benchmark and the metric match.
 Benchmark names match case- and punctuation-insensitively against a group's name (the record's ``benchmark``
 field), through the aliases. Each figure is in percent, under the metric name our suites produce.
 
-ActivityNet: two summaries of the paper disagree on which metrics 65.0 and 43.6 are (one calls them R@0.3 and
-R@0.5, another calls 65.0 R@0.5), and the paper's table could not be checked here. They are recorded under
-R@0.3 / R@0.5 with ``confirmed=False``; reports flag them as unconfirmed.
+ActivityNet: secondary summaries of the paper disagree on which metrics 65.0 and 43.6 are (one calls them R@0.3
+and R@0.5, another calls 65.0 R@0.5; a third lists ActivityNet mIoU 45.9 instead), and the paper's own table
+could not be checked here. They are recorded under R@0.3 / R@0.5 with ``confirmed=False``; reports flag them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class Reference:
     note: str = ""
 
 
-_UNCONFIRMED = "metric name unconfirmed: summaries of the paper disagree; check the paper's table"
+_UNCONFIRMED = ("metric name unconfirmed: summaries of the paper disagree (R@0.3/R@0.5, or 65.0 as R@0.5; one lists"
+                " mIoU 45.9); check the paper's table")
 
 REFERENCES: tuple[Reference, ...] = (
     Reference("MMMU", "accuracy", 70.6, ("mmmu val",)),
