@@ -24,7 +24,7 @@ def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | 
         if refs:
             header = [f"| metric | ours | {PAPER} |", "| --- | ---: | ---: |"]
         lines += [f"### {group}", "", *header]
-        notes: list[str] = []
+        notes: dict[str, list[str]] = {}  # note -> the metrics it covers
         for name, value in metrics.items():
             if name in COUNT_KEYS:
                 continue
@@ -33,12 +33,12 @@ def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | 
             if ref is not None:
                 paper = f"{ref.value:.1f}" + ("" if ref.confirmed else " †")
                 if not ref.confirmed:
-                    notes.append(f"† {ref.benchmark} {ref.metric}: {ref.note}")
+                    notes.setdefault(ref.note, []).append(f"{ref.benchmark} {ref.metric}")
             lines.append(f"| {name} | {value:.1f} |" + (f" {paper} |" if refs else ""))
         n = int(metrics.get("n", 0))
         bad = int(metrics.get("unparseable", 0))
         lines += ["", f"{n} records, {bad} unparseable responses (scored as failures)."]
-        lines += [""] + [f"{note}" for note in notes] + ([""] if notes else [])
+        lines += [""] + [f"† {', '.join(names)}: {note}" for note, names in notes.items()] + ([""] if notes else [])
     return "\n".join(lines).rstrip() + "\n"
 
 
