@@ -70,13 +70,15 @@ def as_number(value: Any) -> float | None:
 def _numbers(value: Any, n: int) -> tuple[float, ...] | None:
     if type(value) is not list or len(value) != n:
         return None
-    out = []
     for item in value:
-        number = as_number(item)
-        if number is None:
+        kind = type(item)
+        if kind is not float and kind is not int:  # bool is a subclass of int, not int itself
             return None
-        out.append(number)
-    return tuple(out)
+    try:
+        out = tuple(map(float, value))
+    except OverflowError:  # an int beyond float range
+        return None
+    return out if all(map(math.isfinite, out)) else None
 
 
 def as_box(value: Any) -> Box | None:

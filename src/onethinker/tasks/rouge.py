@@ -42,13 +42,13 @@ def _f(overlap: int, n_pred: int, n_ref: int) -> float:
     return 0.0
 
 
+@lru_cache(maxsize=16384)
+def _ngram_counts(tokens: tuple[str, ...], n: int) -> Counter:
+    return Counter(tokens) if n == 1 else Counter(zip(*(tokens[i:] for i in range(n))))
+
+
 def _ngram_overlap(ref: tuple[str, ...], pred: tuple[str, ...], n: int) -> tuple[int, int, int]:
-    if n == 1:
-        ref_counts, pred_counts = Counter(ref), Counter(pred)
-    else:
-        ref_counts = Counter(zip(*(ref[i:] for i in range(n))))
-        pred_counts = Counter(zip(*(pred[i:] for i in range(n))))
-    overlap = sum((ref_counts & pred_counts).values())  # clipped counts, as rouge-score
+    overlap = sum((_ngram_counts(ref, n) & _ngram_counts(pred, n)).values())  # clipped counts, as rouge-score
     return overlap, max(0, len(pred) - n + 1), max(0, len(ref) - n + 1)
 
 
