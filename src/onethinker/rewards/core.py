@@ -38,12 +38,12 @@ def _resolve(problem_type: str, data_type: str | None) -> tuple[TaskSpec | None,
         return None, str(err)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _ground_truth(key: str, text: str):
     return get_task(key).parse(strip_answer_tags(text))
 
 
-@lru_cache(maxsize=131072)
+@lru_cache(maxsize=32768)
 def _accuracy(key: str, answer: str, gt_text: str) -> tuple[float, str | None]:
     """(accuracy, reason when it is 0) for one task key, answer text and raw ground-truth text."""
     spec = get_task(key)
@@ -65,7 +65,7 @@ def _accuracy(key: str, answer: str, gt_text: str) -> tuple[float, str | None]:
     return value, None if value > 0.0 else "answer does not match the ground truth"
 
 
-@lru_cache(maxsize=131072)
+@lru_cache(maxsize=32768)
 def _structure(key: str, answer: str, gt_text: str) -> float:
     try:
         value = float(get_task(key).structure(answer, strip_answer_tags(gt_text)))

@@ -222,7 +222,7 @@ _WRAPPERS = (
 _ASSIGNMENT = re.compile(r"([a-zA-Z])\s*=(.*)", re.DOTALL)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def closed_form(text: str) -> ClosedForm | None:
     """``text`` as an exact closed form, or ``None`` when it is anything else (sums, powers, sets, ...)."""
     if len(text) > 200:
@@ -369,7 +369,7 @@ def _parse(text: str) -> tuple:
         return ()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=32768)
 def math_equivalent(gt: str, pred: str) -> bool:
     """Whether ``pred`` is mathematically equivalent to ``gt`` (math-verify semantics, gold first)."""
     gt, pred = final_segment(gt), final_segment(pred)

@@ -35,7 +35,8 @@ __all__ = [
 _MISSING = object()
 
 
-@lru_cache(maxsize=65536)
+# Bounded: parsed tracking answers are ~10 KB of Python objects each.
+@lru_cache(maxsize=8192)
 def _load_json_cached(text: str) -> Any:
     try:
         return json.loads(text)

@@ -61,14 +61,14 @@ def _nonempty(text: str) -> Parsed[str]:
     return Parsed(text) if text.strip() else Parsed.fail("empty answer")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_multiple_choice(text: str) -> Parsed[str]:
     if not text.strip():
         return Parsed.fail("empty answer")
     return parse_option_letter(text)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_number(text: str) -> Parsed[float]:
     if not text.strip():
         return Parsed.fail("empty answer")
@@ -90,7 +90,7 @@ def _json_object(text: str) -> tuple[dict | None, str | None]:
     return obj, None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_temporal(text: str) -> Parsed[tuple[float, float]]:
     obj, reason = _json_object(text)
     if reason:
@@ -101,7 +101,7 @@ def parse_temporal(text: str) -> Parsed[tuple[float, float]]:
     return Parsed(span)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_spatial(text: str) -> Parsed[tuple[float, float, float, float]]:
     obj, reason = _json_object(text)
     if reason:
@@ -135,7 +135,7 @@ def _frame_boxes(value: Any) -> tuple[dict[int, tuple] | None, str | None]:
     return boxes, None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_spatiotemporal(text: str) -> Parsed[GroundingAnswer]:
     obj, reason = _json_object(text)
     if reason:
@@ -149,7 +149,7 @@ def parse_spatiotemporal(text: str) -> Parsed[GroundingAnswer]:
     return Parsed(GroundingAnswer(boxes=boxes, time=span))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_tracking(text: str) -> Parsed[GroundingAnswer]:
     obj, reason = _json_object(text)
     if reason:
@@ -181,12 +181,12 @@ def _segmentation(text: str, with_time: bool) -> Parsed[SegmentationAnswer]:
     return Parsed(SegmentationAnswer(box=box, positive_points=positive, negative_points=negative, time=time))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_segmentation_image(text: str) -> Parsed[SegmentationAnswer]:
     return _segmentation(text, with_time=False)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def parse_segmentation_video(text: str) -> Parsed[SegmentationAnswer]:
     return _segmentation(text, with_time=True)
 
