@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from onethinker.eval.masks import MaskBackend, get_mask_backend
+from onethinker.eval.masks import GrabCutBackend, MaskBackend
 from onethinker.eval.segmentation import FieldError
 from onethinker.eval.suites import SUITES, Context, Item
 
@@ -109,7 +109,8 @@ def score_items(
     source: str = "<predictions>",
 ) -> dict[str, dict[str, float]]:
     """Run the metric suites over prepared groups (see :func:`prepare_items`)."""
-    ctx = Context(media_root=media_root, mask_backend=mask_backend)
+    # GrabCut needs nothing to set up, so it is the default whether or not a group has segmentation
+    ctx = Context(media_root=media_root, mask_backend=mask_backend or GrabCutBackend())
     results: dict[str, dict[str, float]] = {}
     for group in sorted(groups):
         by_suite = groups[group]
@@ -119,8 +120,6 @@ def score_items(
             items = by_suite[suite_name]
             if suite_name not in SUITES:
                 raise ScoreError(f"{source}: task {items[0].spec.key!r} names unknown metric suite {suite_name!r}")
-            if ctx.mask_backend is None and suite_name.endswith("segmentation") and _needs_backend(items):
-                ctx.mask_backend = get_mask_backend("grabcut")
             try:
                 result = SUITES[suite_name](items, ctx)
             except FieldError as exc:
@@ -135,11 +134,6 @@ def score_items(
         metrics["unparseable"] = sum(1 for item in all_items if item.reason is not None)
         results[group] = metrics
     return results
-
-
-def _needs_backend(items: list[Item]) -> bool:
-    return any(it.pred is not None and it.record.get("pred_mask") is None and it.record.get("pred_masks") is None
-               for it in items)
 
 
 def score_predictions(
