@@ -21,7 +21,7 @@ from onethinker.data.media import (
 
 def write_index_video(path, n_frames: int, fps: int, width: int = 96, height: int = 64, *, gop: int = 12,
                       bframes: int = 2) -> None:
-    """An H.264 clip whose frame i is flat grey level 8 * (i % 30) + 4, so a decoded frame names its index."""
+    """An H.264 clip of flat frames: red 8 * (i % 30) + 4, green 8 * (i // 30) + 4, so a frame names its index."""
     import av
 
     with av.open(str(path), "w", format="mp4") as container:
@@ -33,8 +33,8 @@ def write_index_video(path, n_frames: int, fps: int, width: int = 96, height: in
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}",
         }
         for i in range(n_frames):
-            level = 8 * (i % 30) + 4
-            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), level, np.uint8), format="rgb24")
+            color = np.array([8 * (i % 30) + 4, 8 * (i // 30) + 4, 128], np.uint8)
+            frame = av.VideoFrame.from_ndarray(np.tile(color, (height, width, 1)), format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             for packet in stream.encode(frame):
@@ -44,7 +44,8 @@ def write_index_video(path, n_frames: int, fps: int, width: int = 96, height: in
 
 
 def frame_index(frame: np.ndarray) -> int:
-    return int(round((float(frame.mean()) - 4) / 8))
+    red, green = (int(round((float(frame[..., c].mean()) - 4) / 8)) for c in (0, 1))
+    return red + 30 * green
 
 
 # ----------------------------------------------------------------------------------------------- policy
@@ -111,7 +112,7 @@ def test_load_video_samples_at_the_target_fps_with_true_timestamps(index_video):
     np.testing.assert_allclose(video.timestamps, expected / 10.0, atol=1e-9)
     assert video.frames.dtype == np.uint8 and video.frames.shape == (18, 64, 96, 3)
     # each returned frame really is the frame its timestamp names
-    assert [frame_index(f) for f in video.frames] == [int(i) % 30 for i in expected]
+    assert [frame_index(f) for f in video.frames] == expected.tolist()
     assert (video.width, video.height, video.num_frames) == (96, 64, 90)
     assert video.source_fps == pytest.approx(10.0)
     assert video.duration == pytest.approx(9.0)
@@ -125,7 +126,7 @@ def test_load_video_frame_cap_and_pixel_budget(index_video):
     assert len(video.frames) == 8
     # 64x96 over 2048 pixels: beta = sqrt(6144 / 2048) = 1.73; floor(64 / 1.73 / 32) = floor(96 / 1.73 / 32) = 1
     assert video.frames.shape[1:3] == (32, 32)
-    assert [frame_index(f) for f in video.frames] == [int(i) % 30 for i in video.frame_indices]
+    assert [frame_index(f) for f in video.frames] == video.frame_indices.tolist()
 
 
 @pytest.mark.parametrize(("fps", "count"), [(3.0, 26), (0.5, 4)])  # dense; sparse (skips whole GOPs)
@@ -139,6 +140,21 @@ def test_skipping_and_parallel_decoding_give_the_frames_of_a_full_decode(index_v
     assert len(video.frames) == count  # 9 s x fps, floored to even, at least 4
     for frame, index in zip(video.frames, video.frame_indices):
         assert np.abs(frame.astype(int) - everything[index].astype(int)).max() <= 2  # only rgb rounding
+
+
+def test_sparse_sampling_seeks_over_unneeded_gops(tmp_path):
+    import av
+
+    path = tmp_path / "long.mp4"
+    write_index_video(path, n_frames=300, fps=10, gop=10)  # 30 s; at 0.2 fps the samples are 60 frames apart
+    with av.open(str(path)) as container:
+        everything = [frame_index(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    assert everything == list(range(300))
+    for threads in (1, 2):
+        video = load_video(path, fps=0.2, threads=threads, max_pixels=1 << 20, min_pixels=1)
+        assert video.frame_indices.tolist() == [0, 60, 120, 179, 239, 299]
+        assert [frame_index(f) for f in video.frames] == video.frame_indices.tolist()
+        np.testing.assert_allclose(video.timestamps, video.frame_indices / 10.0)
 
 
 def test_probe_video_reads_the_header(index_video):

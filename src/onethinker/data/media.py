@@ -386,6 +386,7 @@ class _DecodeJob:
             decoder = stream.codec_context
             packets = None
             pending = None
+            landed = True  # set False after each seek until the first packet is checked
             next_position = -1  # decode position of the next packet the demuxer yields (-1: not started)
             for start, stop, _ in runs:
                 if packets is None or next_position > start or start - next_position > _SEEK_GAP:
@@ -394,6 +395,7 @@ class _DecodeJob:
                     container.seek(self.index.pts[start], stream=stream, backward=True, any_frame=False)
                     packets = container.demux(stream)
                     pending = None
+                    landed = False
                 while True:
                     packet = pending if pending is not None else next(packets, None)
                     pending = None
@@ -402,6 +404,12 @@ class _DecodeJob:
                     if packet.size == 0 or packet.pts not in position_of:
                         continue
                     position = position_of[packet.pts]
+                    if not landed:
+                        landed = True
+                        if position > start:  # the seek overshot (bad index): read from the beginning
+                            container.seek(0, stream=stream, backward=True, any_frame=False)
+                            packets = container.demux(stream)
+                            continue
                     if position < start:
                         continue
                     if position >= stop:
