@@ -18,7 +18,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _progress(description: str, total: int | None = None):
+def _progress():
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -50,7 +50,7 @@ def synth(
     """Write a deterministic synthetic shapes-world corpus covering all twelve tasks."""
     from onethinker.data.synth import synthesize
 
-    with _progress("synthesizing") as progress:
+    with _progress() as progress:
         task = progress.add_task(f"synthesizing {split}", total=n)
         synthesize(out, n, seed, difficulty=difficulty, split=split,
                    progress=lambda k: progress.advance(task, k))
@@ -78,7 +78,7 @@ def validate(
 
     big = file.stat().st_size > 8 << 20
     if big:
-        with _progress("validating") as progress:
+        with _progress() as progress:
             task = progress.add_task(f"validating {file.name}", total=None)
             report = validate_file(file, media_root=media_root, check_media=check_media, check_files=check_files,
                                    on_problem=show, on_record=lambda: progress.advance(task))

@@ -134,12 +134,24 @@ def _json_error(err: json.JSONDecodeError) -> str:
     return f"not valid JSON ({err.msg} at column {err.colno})"
 
 
+try:  # optional: orjson parses a line ~4x faster; json gives the error messages and handles huge ints
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _fast_loads = None
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    loads = json.loads
+    fast, loads = _fast_loads, json.loads
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
+            if fast is not None:
+                try:
+                    yield number, fast(line)
+                    continue
+                except ValueError:
+                    pass  # let json decide, and word the error
             try:
                 yield number, loads(line)
             except json.JSONDecodeError as err:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,10 +287,3 @@ def validate_file(
         if on_record is not None:
             on_record()
     return report
-
-
-def iter_problems(path: str | os.PathLike[str], **kwargs: Any) -> Iterator[Problem]:
-    """Convenience: all problems of a file as a list-producing iterator (collects them in memory)."""
-    found: list[Problem] = []
-    validate_file(path, on_problem=found.append, **kwargs)
-    yield from found
