@@ -19,6 +19,10 @@ def tiny_command(
     hidden_size: int = typer.Option(64, help="Text width (the vision tower projects to it)."),
     layers: int = typer.Option(2, help="Text decoder layers."),
     vocab_size: int = typer.Option(1024, help="BPE vocabulary size (special tokens included)."),
+    merge_words: bool = typer.Option(
+        False, "--merge-words/--split-words",
+        help="Let BPE merge across words (repeated prompt text becomes a few tokens; numbers stay whole).",
+    ),
 ) -> None:
     """Build a random-init tiny Qwen3-VL offline (loads with AutoModelForImageTextToText / AutoProcessor)."""
     from rich.console import Console
@@ -33,12 +37,12 @@ def tiny_command(
         except (OSError, ValueError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
-    if hidden_size % 2:
-        console.print(f"[red]error:[/red] --hidden-size must be even, got {hidden_size}")
+    if hidden_size < 32 or hidden_size % 32:
+        console.print(f"[red]error:[/red] --hidden-size must be a multiple of 32, got {hidden_size}")
         raise typer.Exit(2)
-    spec = TinySpec(hidden_size=hidden_size, num_layers=layers, vocab_size=vocab_size,
-                    intermediate_size=2 * hidden_size, vision_hidden_size=hidden_size,
-                    vision_intermediate_size=2 * hidden_size)
+    spec = TinySpec(hidden_size=hidden_size, num_layers=layers, vocab_size=vocab_size, merge_words=merge_words,
+                    num_heads=max(2, hidden_size // 32), num_kv_heads=max(1, hidden_size // 64),
+                    intermediate_size=2 * hidden_size)
     _quiet_transformers()
     path = build_tiny(out, seed=seed, texts=texts, spec=spec)
     console.print(f"tiny Qwen3-VL written to [bold]{path}[/bold]")

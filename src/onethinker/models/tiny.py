@@ -73,6 +73,9 @@ class TinySpec:
         patch_size: vision patch side in pixels; one merged token covers ``(patch_size * 2)**2`` pixels.
         image_min_pixels / image_max_pixels: the processor's pixel budget per image.
         max_position_embeddings: longest sequence.
+        merge_words: let BPE merge across word boundaries (numbers stay separate pieces), so text repeated
+            in the corpus (prompt templates, reasoning phrases, JSON keys) becomes a few tokens. ``False``
+            splits words first, like GPT-2 and the anchor benchmark's tokenizer.
     """
 
     vocab_size: int = 1024
@@ -89,6 +92,7 @@ class TinySpec:
     image_min_pixels: int = 32 * 32
     image_max_pixels: int = 256 * 256
     max_position_embeddings: int = 8192
+    merge_words: bool = False
 
 
 def default_corpus(seed: int = 0, n: int = 3000) -> list[str]:
@@ -120,13 +124,15 @@ def default_corpus(seed: int = 0, n: int = 3000) -> list[str]:
     return texts
 
 
-def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 1024, seed: int = 0):
+def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 1024, seed: int = 0,
+                    merge_words: bool = False):
     """Train a byte-level BPE tokenizer with the Qwen chat/vision special tokens and the reasoning tags.
 
     Args:
         texts: training texts (prompts and responses of your data make answers short); ``None`` uses
             :func:`default_corpus`.
         vocab_size: BPE vocabulary size including the special tokens.
+        merge_words: merge across word boundaries (see :class:`TinySpec`).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -135,7 +141,13 @@ def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 102
     # The reasoning tags are added tokens, so remove them from the BPE corpus (they would waste merges).
     stripped = [t for text in corpus for t in _split_tags(text)]
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if merge_words:  # numbers stay whole pieces; everything between them may merge (up to 24 characters)
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
@@ -144,6 +156,7 @@ def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 102
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
+        max_token_length=24 if merge_words else None,
     )
     tok.train_from_iterator(stripped, trainer=trainer)
     tok.add_tokens(list(REASONING_TAGS))
@@ -203,7 +216,7 @@ def build_tiny(
         raise ValueError(f"hidden_size {spec.hidden_size} is not a multiple of num_heads {spec.num_heads}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(texts, vocab_size=spec.vocab_size, seed=seed)
+    tokenizer = build_tokenizer(texts, vocab_size=spec.vocab_size, seed=seed, merge_words=spec.merge_words)
     sizes = {"shortest_edge": spec.image_min_pixels, "longest_edge": spec.image_max_pixels}
     common = dict(patch_size=spec.patch_size, merge_size=2, temporal_patch_size=2, size=sizes,
                   image_mean=[0.5] * 3, image_std=[0.5] * 3)

@@ -152,7 +152,7 @@ class RolloutConfig:
     """Sampling of responses in RL.
 
     Attributes:
-        prompts_per_step: prompts per RL step after filtering (the published rollout batch: 128).
+        prompts_per_step: prompts per RL step after filtering, over all processes (published: 128).
         n: responses per prompt (the group size; published: 8).
         temperature: sampling temperature (published: 1.0).
         top_p: nucleus sampling threshold (1.0 = off).
@@ -197,8 +197,9 @@ class AlgorithmConfig:
         kl_kind: KL estimator: ``low_var_kl`` (published), ``kl``, ``abs``, ``mse``.
         format_weight: weight of the format reward in the overall reward (published: 0.1).
         ppo_epochs: passes over each step's rollouts.
-        mini_batch_prompts: prompts (times ``n`` rollouts) per optimizer update (published: 32).
-        micro_batch_size: rollouts per forward/backward (gradient accumulation within a mini-batch).
+        mini_batch_prompts: prompts (times ``n`` rollouts) per optimizer update, over all processes
+            (published: 32, so a step of 128 prompts makes 4 updates).
+        micro_batch_size: rollouts per forward/backward on one process (gradient accumulation).
     """
 
     advantage: Literal["ema_grpo", "grpo", "dr_grpo"] = "ema_grpo"

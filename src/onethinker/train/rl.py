@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import signal
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -256,8 +257,10 @@ class RLTrainer:
         metrics.update(self._reward_metrics(data))
         if not groups:  # every group was filtered out in every try: nothing to learn from this step
             self.tracker_summary_into(metrics)
-            self.scheduler.step()
-            metrics.update(self._time_metrics(t_step, 0))
+            with warnings.catch_warnings():  # the schedule advances with the steps, updates or not
+                warnings.simplefilter("ignore")
+                self.scheduler.step()
+            metrics.update(self._time_metrics(t_step, sum(len(g.response_ids) for g in data.scored)))
             return metrics
 
         rows = self._rows(groups)
@@ -272,7 +275,7 @@ class RLTrainer:
         adv = adv.float()
 
         prompt_batch = collate_prompts(self.processor, [g.prompt for g in groups])
-        mini = a.mini_batch_prompts
+        mini = -(-a.mini_batch_prompts // self.runtime.world_size)  # a global size, like prompts_per_step
         minibatches = [list(range(s, min(s + mini, len(groups)))) for s in range(0, len(groups), mini)]
         micro = a.micro_batch_size
         n_updates = a.ppo_epochs * len(minibatches)
@@ -281,8 +284,8 @@ class RLTrainer:
         # Old log-probs: with a single update the sampling policy is the current one (ratio 1 at the start).
         old_lp: dict[int, torch.Tensor] = {}
         ref_lp: dict[int, torch.Tensor] = {}
-        t0 = time.perf_counter()
         if n_updates > 1:
+            t0 = time.perf_counter()
             self.model.eval()
             for start in range(0, len(rows), micro):
                 chunk = rows[start : start + micro]
@@ -290,9 +293,9 @@ class RLTrainer:
                 for j, row in enumerate(chunk):
                     old_lp[row_index[row]] = lp[j]
             self.model.train()
-        self._times["old_logprob"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
+            self._times["old_logprob"] += time.perf_counter() - t0
         if a.kl_coef > 0:
+            t0 = time.perf_counter()
             for start in range(0, len(rows), micro):
                 chunk = rows[start : start + micro]
                 if self.ref_model is not None:
@@ -302,7 +305,7 @@ class RLTrainer:
                         _, lp, _ = self._logprobs(self.model, groups, prompt_batch, chunk, grad=False)
                 for j, row in enumerate(chunk):
                     ref_lp[row_index[row]] = lp[j]
-        self._times["ref_logprob"] += time.perf_counter() - t0
+            self._times["ref_logprob"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
         per_row: dict[str, dict[int, float]] = defaultdict(dict)

@@ -1,0 +1,69 @@
+"""The `train` and `model tiny` commands, and the quickstart pipeline end to end (at toy sizes)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from onethinker.cli import app
+
+runner = CliRunner()
+
+
+def test_train_rl_with_a_bad_config_exits_2_with_the_place_of_the_error(tmp_path):
+    recipe = tmp_path / "rl.yaml"
+    recipe.write_text("model:\n  path: m\ndata:\n  train_file: d.jsonl\nrollout:\n  n: many\n")
+    result = runner.invoke(app, ["train", "rl", str(recipe), "optim.lr=1e-6"])
+    assert result.exit_code == 2
+    assert f"{recipe}:6: rollout.n: expected an integer, got 'many'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_sft_with_a_missing_data_file_is_a_clean_error(tiny_model, tmp_path):
+    recipe = tmp_path / "sft.yaml"
+    recipe.write_text(f"model:\n  path: {tiny_model}\ndata:\n  train_file: {tmp_path / 'none.jsonl'}\n"
+                      "trainer:\n  max_steps: 1\n")
+    result = runner.invoke(app, ["train", "sft", str(recipe)])
+    assert result.exit_code == 1
+    assert "none.jsonl: file not found" in result.output
+
+
+def test_model_tiny_command_builds_a_loadable_model(tmp_path):
+    from transformers import AutoConfig
+
+    result = runner.invoke(app, ["model", "tiny", "--out", str(tmp_path / "m"), "--hidden-size", "96",
+                                 "--layers", "3", "--merge-words"])
+    assert result.exit_code == 0, result.output
+    config = AutoConfig.from_pretrained(tmp_path / "m")
+    assert config.text_config.hidden_size == 96 and config.text_config.num_hidden_layers == 3
+    assert config.vision_config.out_hidden_size == 96
+    assert runner.invoke(app, ["model", "tiny", "--out", str(tmp_path / "x"), "--hidden-size", "100"]).exit_code == 2
+
+
+def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
+    from onethinker.quickstart import QuickstartPlan, run_quickstart
+
+    plan = QuickstartPlan(out=tmp_path / "qs", train_size=24, eval_size=12, sft_steps=3, sft_batch=4, rl_steps=2,
+                          rl_prompts=2, rl_n=2, max_new_tokens=8, hidden_size=64, layers=1, threads=1)
+    report = run_quickstart(plan)
+    text = report.read_text()
+    summary = json.loads((tmp_path / "qs" / "eval" / "summary.json").read_text())
+    assert set(summary["sft"]) == set(summary["rl"]) and len(summary["sft"]) == 13  # twelve tasks + "all"
+    for task in summary["sft"]:
+        if task != "all":
+            assert f"| {task} | 1 |" in text
+    assert "| **mean (all tasks)** | 12 |" in text
+    plots = ["reward_per_task.png", "response_length.png", "sft_loss.png"]
+    rl_rows = [json.loads(x) for x in (tmp_path / "qs" / "rl" / "metrics.jsonl").read_text().splitlines()]
+    if any(k.startswith("ema/std/") for r in rl_rows for k in r):  # only once some group was kept
+        plots.append("ema_std_per_task.png")
+    for png in plots:
+        assert (tmp_path / "qs" / png).stat().st_size > 1000 and f"]({png})" in text
+    assert (tmp_path / "qs" / "configs" / "rl.yaml").is_file()
+    assert len((tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()) == 12
+
+
+def test_quickstart_refuses_nonsense_sizes(tmp_path):
+    result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q"), "--rl-steps", "0"])
+    assert result.exit_code == 2 and "--rl-steps must be >= 1" in result.output

@@ -1,0 +1,71 @@
+"""The RL trainer: per-task metrics, online filtering with refill, estimators, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from onethinker.train.config import RLConfig, load_config
+from onethinker.train.metrics import read_metrics
+from onethinker.train.rl import RLTrainer
+
+SMALL = ["data.image_max_pixels=4096", "data.image_min_pixels=1024", "data.video_max_pixels=1024",
+         "data.video_min_pixels=1024", "data.video_max_frames=4", "trainer.tensorboard=false", "trainer.threads=1",
+         "rollout.max_new_tokens=12", "rollout.n=2", "algorithm.micro_batch_size=4"]
+
+
+def _cfg(model, corpus, out, *extra):
+    return load_config(RLConfig, None, [f"model.path={model}", f"data.train_file={corpus}",
+                                        f"trainer.output_dir={out}", *SMALL, *extra])
+
+
+def test_a_step_logs_rewards_ema_and_phases_per_task(tiny_model, synth_corpus, tmp_path):
+    cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=1", "rollout.prompts_per_step=12",
+               "rollout.online_filtering=false", "algorithm.mini_batch_prompts=6", "optim.lr=1e-3")
+    trainer = RLTrainer(cfg)
+    before = {k: v.clone() for k, v in trainer.model.named_parameters()}
+    final = trainer.train()
+    (row,) = read_metrics(tmp_path / "run")
+    tasks = {r.key for r in trainer.records[:12]}
+    assert len(tasks) == 12  # the corpus cycles through all twelve task keys
+    sampled = {k.split("/", 2)[2] for k in row if k.startswith("reward/overall/")}
+    assert sampled and sampled <= tasks
+    for task in sampled:
+        for name in ("reward/format/", "reward/accuracy/", "reward/structure/", "response_length/", "ema/mean/",
+                     "ema/std/", "adv_abs/", "kl/", "entropy/", "clip_frac/"):
+            assert f"{name}{task}" in row, name + task
+    for phase in ("generate", "reward", "ref_logprob", "update", "step"):
+        assert row[f"time/{phase}"] > 0
+    assert row["rollouts"] == 24 and row["actor/updates"] == 2  # 12 prompts x 2, two mini-batches of 6 prompts
+    assert row["response_length"] <= 12
+    # A random policy still moves: two optimizer updates changed the weights.
+    assert any(not v.equal(dict(trainer.model.named_parameters())[k]) for k, v in before.items())
+    assert (final / "config.json").is_file() and (final / "ema_state.json").is_file()
+
+
+def test_filtering_drops_hopeless_groups_and_retries_up_to_the_limit(tiny_model, synth_corpus, tmp_path):
+    # A random model answers nothing right: every group's accuracy is 0, so every group is dropped.
+    cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=1", "rollout.prompts_per_step=3",
+               "rollout.max_tries=2", "rollout.filter_key=accuracy")
+    trainer = RLTrainer(cfg)
+    trainer.train()
+    (row,) = read_metrics(tmp_path / "run")
+    assert row["filter/tries"] == 2 and row["filter/kept_groups"] == 0
+    assert row["filter/dropped_groups"] == 6  # 3 prompts per try, two tries
+    assert sum(v for k, v in row.items() if k.startswith("filter/dropped_groups/")) == 6
+    assert row["rollouts"] == 12 and "actor/pg_loss" not in row and "time/update" not in row
+    assert trainer.sampler.state_dict() == {"epoch": 0, "position": 6}  # the refill drew fresh prompts
+
+
+@pytest.mark.parametrize("advantage", ["grpo", "dr_grpo"])
+def test_other_estimators_train_and_still_track_ema(tiny_model, synth_corpus, tmp_path, advantage):
+    cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=1", "rollout.prompts_per_step=4",
+               "rollout.online_filtering=false", f"algorithm.advantage={advantage}", "algorithm.kl_coef=0",
+               "algorithm.ppo_epochs=2")
+    RLTrainer(cfg).train()
+    (row,) = read_metrics(tmp_path / "run")
+    assert row["actor/updates"] == 2 and row["time/old_logprob"] > 0  # two updates need old log-probs
+    assert "time/ref_logprob" not in row and "kl/multiple choice" not in row  # no KL, no reference pass
+    assert any(k.startswith("ema/std/") for k in row)
+    assert all(0.0 <= row[k] <= 1.0 for k in row if k.startswith("clip_frac/"))
