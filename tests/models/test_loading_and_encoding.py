@@ -13,7 +13,7 @@ from onethinker.models.encode import (
     prepare_messages,
     select_rows,
 )
-from onethinker.models.generate import generate_ids, generation_config
+from onethinker.models.generate import generate_ids, generate_responses, generation_config
 from onethinker.train.forward import token_logprobs
 
 SMALL = MediaSettings(image_max_pixels=16 * 32 * 32, video_max_pixels=4 * 32 * 32, video_max_frames=8)
@@ -129,3 +129,25 @@ def test_append_responses_masks_only_response_tokens():
     assert out["attention_mask"].tolist() == [[0, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
     assert out["response_mask"].tolist() == [[1, 1], [1, 0]]
     assert out["mm_token_type_ids"].tolist() == [[0, 1, 0, 0, 0], [0, 0, 0, 0, 0]]
+
+
+def test_generate_responses_answers_every_record_in_order(loaded, tmp_path):
+    from onethinker.data import read_records
+    from onethinker.data.synth import synthesize
+
+    root = synthesize(tmp_path / "corpus", 12, 0)  # one record per task key, images and videos
+    records = [r for _, r in read_records(root / "data.jsonl")]
+    model, processor = loaded
+    done = []
+    greedy = generate_responses(model, processor, records, root, max_new_tokens=6, num_return_sequences=2,
+                                batch_size=5, media=SMALL, on_batch=done.append)
+    assert len(greedy) == 12 and all(len(r) == 2 and r[0] == r[1] for r in greedy)  # greedy: one answer twice
+    assert done == [5, 10, 12]
+    sampled = generate_responses(model, processor, records[:2], root, max_new_tokens=6, temperature=1.0,
+                                 num_return_sequences=3, media=SMALL, seed=0)
+    again = generate_responses(model, processor, records[:2], root, max_new_tokens=6, temperature=1.0,
+                               num_return_sequences=3, media=SMALL, seed=0)
+    assert sampled == again and all(len(r) == 3 for r in sampled)  # seeded sampling is reproducible
+    # Batching does not change greedy answers (left padding is handled).
+    alone = generate_responses(model, processor, records[3:4], root, max_new_tokens=6, media=SMALL)
+    assert alone[0][0] == greedy[3][0]

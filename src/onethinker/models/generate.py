@@ -50,7 +50,7 @@ def generate_ids(model, processor, batch: dict, config) -> list[list[int]]:
     eos = config.eos_token_id
     eos_set = set(eos if isinstance(eos, list) else [eos])
     model_inputs = {k: v.to(model.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-    with torch.no_grad():
+    with torch.inference_mode():  # a little faster than no_grad; the ids leave as Python lists
         out = model.generate(**model_inputs, generation_config=config)
     new = out[:, batch["input_ids"].shape[1]:].tolist()
     responses = []
