@@ -136,7 +136,8 @@ def main() -> None:
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for r in rows:
         print(f"| {r['name']:40} | {r['sec_per_step']:6.3f} | {r['rollouts_per_s']:10.1f} | {r['generate']:8.3f} | "
-              f"{r['logprobs']:9.3f} | {r['update']:6.3f} | {r['reward']:6.3f} | {r['length']:8.1f} | {r['tasks']:5d} |")
+              f"{r['logprobs']:9.3f} | {r['update']:6.3f} | {r['reward']:6.3f} | {r['length']:8.1f} | "
+              f"{r['tasks']:5d} |")
     if args.anchor:
         ours, trl = rows[0], rows[-1]
         print(f"\nthroughput ratio ours / TRL (anchor workload): {ours['rollouts_per_s'] / trl['rollouts_per_s']:.2f}x")

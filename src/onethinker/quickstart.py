@@ -232,7 +232,7 @@ def _metric_table(before: dict, after: dict) -> list[str]:
     out = ["| task | metric | SFT | RL |", "| --- | --- | ---: | ---: |"]
     for group in sorted(before):
         for metric, value in before[group].items():
-            if metric == "n":  # a count, not a percent (the first table has it)
+            if metric in ("n", "unparseable"):  # counts, not percents
                 continue
             out.append(f"| {group} | {metric} | {value:.1f} | {after.get(group, {}).get(metric, float('nan')):.1f} |")
     return out
@@ -246,15 +246,21 @@ def _plots(out: Path, rl_rows: list[dict], sft_rows: list[dict]) -> list[tuple[s
 
     made = []
 
-    def per_task(prefix: str, title: str, file: str, ylabel: str) -> None:
+    def per_task(prefix: str, title: str, file: str, ylabel: str, window: int = 5) -> None:
         keys = sorted({k for r in rl_rows for k in r if k.startswith(prefix)})
         if not keys:
             return
         fig, ax = plt.subplots(figsize=(9, 5))
-        for key in keys:
+        colours = plt.cm.tab20.colors
+        for i, key in enumerate(keys):
             pts = [(r["step"], r[key]) for r in rl_rows if r.get(key) is not None]
-            ax.plot(*zip(*pts), label=key[len(prefix):], linewidth=1.2)
-        ax.set(xlabel="RL step", ylabel=ylabel, title=title)
+            steps, values = zip(*pts)
+            # A task appears in a few prompts per step: a moving average shows the trend through the noise.
+            smooth = [sum(values[max(0, j - window + 1) : j + 1]) / len(values[max(0, j - window + 1) : j + 1])
+                      for j in range(len(values))]
+            ax.plot(steps, smooth, label=key[len(prefix):], linewidth=1.4, color=colours[(2 * i) % 20 + (i >= 10)])
+        ax.set(xlabel="RL step", ylabel=ylabel if window == 1 else f"{ylabel} ({window}-step moving average)",
+               title=title)
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
         fig.savefig(out / file, dpi=110)
@@ -262,7 +268,7 @@ def _plots(out: Path, rl_rows: list[dict], sft_rows: list[dict]) -> list[tuple[s
         made.append((title, file))
 
     per_task("reward/overall/", "Reward per task over RL steps", "reward_per_task.png", "mean overall reward")
-    per_task("ema/std/", "EMA reward std per task", "ema_std_per_task.png", "EMA std")
+    per_task("ema/std/", "EMA reward std per task", "ema_std_per_task.png", "EMA std", window=1)
     per_task("response_length/", "Response length per task", "response_length.png", "tokens")
     if sft_rows:
         fig, ax = plt.subplots(figsize=(7, 4))

@@ -45,7 +45,8 @@ def test_sft_memorises_a_response_and_generates_it(tiny_model, synth_corpus, tmp
     one.write_text(line + "\n")
     out = tmp_path / "run"
     cfg = _cfg(tiny_model, one, out, f"data.media_root={synth_corpus.parent}", "trainer.max_steps=60",
-               "trainer.batch_size=1", "trainer.micro_batch_size=1", "optim.lr=1e-2", "optim.warmup_ratio=0", "optim.scheduler=constant")
+               "trainer.batch_size=1", "trainer.micro_batch_size=1", "optim.lr=1e-2", "optim.warmup_ratio=0",
+               "optim.scheduler=constant")
     final = SFTTrainer(cfg).train()
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["loss"] > 6.0 and rows[-1]["loss"] < 0.2  # from ~ln(1028) to memorised

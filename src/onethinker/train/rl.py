@@ -243,7 +243,6 @@ class RLTrainer:
             dr_grpo_advantages,
             ema_grpo_advantages,
             grpo_advantages,
-            kl_penalty,
             policy_loss,
         )
         from onethinker.train.common import clip_gradients
