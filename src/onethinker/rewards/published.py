@@ -78,8 +78,6 @@ def difference_class(item: Mapping) -> str | None:
         return "empty_answer"
     if published_answer_text(response) != ours:
         return "tag_whitespace"
-    if spec.key == "math":
-        return "math_equivalence"
     if spec.structured:
         try:
             obj = json.loads(ours)
@@ -90,8 +88,4 @@ def difference_class(item: Mapping) -> str | None:
         if not spec.parse(ours).ok:
             return "schema_invalid"
         return None
-    if spec.key == "regression":
-        return "mra_float64"
-    if spec.key == "multiple choice":
-        return "option_letter"
-    return None
+    return spec.published_difference

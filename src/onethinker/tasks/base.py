@@ -83,3 +83,4 @@ class TaskSpec:
     uses_options: bool = False
     check_ground_truth: Callable[[Any, float | None], list[str]] = field(default=lambda value, duration: [])
     aliases: tuple[str, ...] = ()
+    published_difference: str | None = None

@@ -385,6 +385,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         structure=structure_unstructured,
         accuracy=accuracy_option,
         metric_suite="accuracy",
+        published_difference="option_letter",
         uses_options=True,
         check_ground_truth=lambda value, duration: [] if isinstance(value, str) and len(value) == 1 else
         [f"not an option letter: {value!r}"],
@@ -409,6 +410,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         structure=structure_unstructured,
         accuracy=accuracy_regression,
         metric_suite="mra",
+        published_difference="mra_float64",
         check_ground_truth=check_number,
     ),
     TaskSpec(
@@ -431,6 +433,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         structure=structure_unstructured,
         accuracy=accuracy_math,
         metric_suite="accuracy",
+        published_difference="math_equivalence",
         check_ground_truth=check_text,
     ),
     TaskSpec(
