@@ -69,7 +69,7 @@ def load_model(
     Args:
         path: checkpoint folder with ``config.json``, weights and processor files.
         dtype: ``"auto"`` keeps the checkpoint's dtype; or ``"float32"``, ``"bfloat16"``, ``"float16"``.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` (CUDA when available).
         gradient_checkpointing: trade compute for activation memory in training.
         freeze_vision: no gradients into the vision encoder and its projector (the published SFT recipe).
         lora: wrap the language model's projections in LoRA adapters (needs ``peft``).
@@ -97,6 +97,10 @@ def load_model(
     except ValueError as exc:
         raise ValueError(f"{path}: not an image-text-to-text checkpoint ({exc})") from exc
     processor = AutoProcessor.from_pretrained(str(path))
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     if freeze_vision:
         for module in vision_modules(model):
