@@ -14,11 +14,16 @@ def model_inputs(batch: Mapping, device) -> dict:
     return {k: batch[k].to(device) for k in MODEL_KEYS if k in batch}
 
 
+def model_device(model):
+    """Where a model's weights live (also for DDP-wrapped models, which have no ``.device``)."""
+    return next(model.parameters()).device
+
+
 def response_logits(model, batch: Mapping):
     """Logits predicting each response token, ``[B, R, V]`` (float32)."""
     rlen = batch["response_mask"].shape[1]
     # Only the last R+1 positions are needed: position t predicts token t+1.
-    out = model(**model_inputs(batch, model.device), use_cache=False, logits_to_keep=rlen + 1)
+    out = model(**model_inputs(batch, model_device(model)), use_cache=False, logits_to_keep=rlen + 1)
     return out.logits[:, :-1, :].float()
 
 
