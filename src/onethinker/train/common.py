@@ -197,3 +197,16 @@ def quiet_transformers() -> None:
     logging.set_verbosity_error()
     logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+
+
+def save_final_model(runtime: Runtime, model, processor, output_dir: Path) -> Path:
+    """Write ``output_dir/final`` as a plain loadable model folder (LoRA merged) from the main process."""
+    out = output_dir / "final"
+    runtime.wait()
+    if runtime.is_main:
+        model = runtime.unwrap(model)
+        if hasattr(model, "merge_and_unload"):  # LoRA: save a plain model
+            model = model.merge_and_unload()
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+    return out

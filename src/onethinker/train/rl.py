@@ -505,15 +505,13 @@ class RLTrainer:
         return self.step
 
     def save_final(self) -> Path:
-        out = self.output_dir / "final"
-        self.runtime.wait()
+        import json
+
+        from onethinker.train.common import save_final_model
+
+        out = save_final_model(self.runtime, self.model, self.processor, self.output_dir)
         if self.runtime.is_main:
-            model = self.runtime.unwrap(self.model)
-            if hasattr(model, "merge_and_unload"):
-                model = model.merge_and_unload()
-            model.save_pretrained(out)
-            self.processor.save_pretrained(out)
-            (out / "ema_state.json").write_text(__import__("json").dumps(self.tracker.state_dict(), indent=1))
+            (out / "ema_state.json").write_text(json.dumps(self.tracker.state_dict(), indent=1))
         return out
 
 

@@ -234,15 +234,9 @@ class SFTTrainer:
         return self.step
 
     def save_final(self) -> Path:
-        out = self.output_dir / "final"
-        self.runtime.wait()
-        if self.runtime.is_main:
-            model = self.runtime.unwrap(self.model)
-            if hasattr(model, "merge_and_unload"):  # LoRA: save a plain model
-                model = model.merge_and_unload()
-            model.save_pretrained(out)
-            self.processor.save_pretrained(out)
-        return out
+        from onethinker.train.common import save_final_model
+
+        return save_final_model(self.runtime, self.model, self.processor, self.output_dir)
 
 
 def train_sft(cfg: SFTConfig, *, progress: ProgressFn | None = None) -> Path:
