@@ -295,11 +295,18 @@ def _numerical(ctx: _Context) -> _Sample:
     return _Sample(f"<image>How many {kind}s are in the image?", str(count), think, "image", media, (width, height))
 
 
-def _regression(ctx: _Context) -> _Sample:
+def _image_target_scene(ctx: _Context) -> tuple[int, int, Shape, list[Shape]]:
+    """An image size and a scene with one uniquely named target among distractors."""
     width, height = ctx.image_size()
     target, others, _ = _unique_target_scene(ctx, width, height)
-    scene = [target] + others
-    ctx.rng.shuffle(scene)
+    # The shuffle's result is unused, but it advances the RNG: dropping it would change every record
+    # generated after this one, so published synthetic corpora stay byte-identical with it kept.
+    ctx.rng.shuffle([target] + others)
+    return width, height, target, others
+
+
+def _regression(ctx: _Context) -> _Sample:
+    width, height, target, others = _image_target_scene(ctx)
     mask = _mask(target, width, height)
     xs = np.nonzero(mask.any(axis=0))[0]
     pixels = int(xs.max() - xs.min() + 1)
@@ -400,10 +407,7 @@ def _open_ended(ctx: _Context) -> _Sample:
 
 
 def _spatial(ctx: _Context) -> _Sample:
-    width, height = ctx.image_size()
-    target, others, _ = _unique_target_scene(ctx, width, height)
-    scene = [target] + others
-    ctx.rng.shuffle(scene)
+    width, height, target, others = _image_target_scene(ctx)
     box = _box(_mask(target, width, height))
     media = ctx.save_image(_render(others + [target], width, height))
     think = (
@@ -415,10 +419,7 @@ def _spatial(ctx: _Context) -> _Sample:
 
 
 def _segmentation_image(ctx: _Context) -> _Sample:
-    width, height = ctx.image_size()
-    target, others, _ = _unique_target_scene(ctx, width, height)
-    scene = [target] + others
-    ctx.rng.shuffle(scene)
+    width, height, target, others = _image_target_scene(ctx)
     mask = _mask(target, width, height)
     box = _box(mask)
     positive, negative = _points(mask, ctx.rng)
