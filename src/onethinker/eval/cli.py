@@ -13,18 +13,22 @@ _BY_TASK_HELP = "Split each benchmark into one group per task ('benchmark / task
 _MASK_HELP = "Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto."
 
 
-def _mask_backend(name: str, checkpoint: Path | None, config: str | None, device: str):
-    from onethinker.eval.masks import get_mask_backend
+def _score_and_print(console, path: Path, media_root: Path | None, *, by_task: bool, mask_backend: str,
+                     sam2_checkpoint: Path | None, sam2_config: str | None, device: str) -> dict:
+    """Score a predictions file with the chosen mask backend and print the table; bad input exits cleanly."""
+    from onethinker.data import RecordError, read_records
+    from onethinker.eval.masks import MaskError, get_mask_backend
+    from onethinker.eval.report import print_report
+    from onethinker.eval.score import ScoreError, prepare_items, score_items
 
-    return get_mask_backend(name, checkpoint=checkpoint, config=config, device=device)
-
-
-def _score_file(path: Path, media_root: Path | None, backend, by_task: bool = False) -> dict:
-    from onethinker.data import read_records
-    from onethinker.eval.score import prepare_items, score_items
-
-    groups = prepare_items(read_records(path), source=str(path), by_task=by_task)
-    return score_items(groups, media_root, backend, source=str(path))
+    try:
+        backend = get_mask_backend(mask_backend, checkpoint=sam2_checkpoint, config=sam2_config, device=device)
+        groups = prepare_items(read_records(path), source=str(path), by_task=by_task)
+        results = score_items(groups, media_root, backend, source=str(path))
+    except (RecordError, ScoreError, MaskError) as exc:
+        _fail(console, str(exc))
+    print_report(results, console)
+    return results
 
 
 def _fail(console, message: str, code: int = 2) -> None:
@@ -47,20 +51,13 @@ def score_command(
     """Score predictions: metrics in percent per benchmark (the `benchmark` field, else the task)."""
     from rich.console import Console
 
-    from onethinker.data import RecordError
-    from onethinker.eval.masks import MaskError
-    from onethinker.eval.report import markdown_report, print_report
-    from onethinker.eval.score import ScoreError
+    from onethinker.eval.report import markdown_report
 
     console = Console()
     if not predictions.is_file():
         _fail(console, f"{predictions} does not exist")
-    try:
-        backend = _mask_backend(mask_backend, sam2_checkpoint, sam2_config, device)
-        results = _score_file(predictions, media_root, backend, by_task)
-    except (RecordError, ScoreError, MaskError) as exc:
-        _fail(console, str(exc))
-    print_report(results, console)
+    results = _score_and_print(console, predictions, media_root, by_task=by_task, mask_backend=mask_backend,
+                               sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, device=device)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -102,10 +99,8 @@ def run_command(
     from rich.console import Console
 
     from onethinker.data import RecordError
-    from onethinker.eval.masks import MaskError
-    from onethinker.eval.report import markdown_report, print_report
+    from onethinker.eval.report import markdown_report
     from onethinker.eval.runner import GenerationSettings, HFBackend, OpenAIBackend, is_url, run_benchmark
-    from onethinker.eval.score import ScoreError
 
     console = Console()
     if not bench.is_file():
@@ -139,12 +134,8 @@ def run_command(
         console.print(f"[yellow]{bench}:{line}:[/yellow] {problem}", highlight=False)
     if not out.exists() or out.stat().st_size == 0:
         _fail(console, "no predictions to score", code=1)
-    try:
-        masks = _mask_backend(mask_backend, sam2_checkpoint, sam2_config, device)
-        results = _score_file(out, media_root, masks, by_task)
-    except (RecordError, ScoreError, MaskError) as exc:
-        _fail(console, str(exc))
-    print_report(results, console)
+    results = _score_and_print(console, out, media_root, by_task=by_task, mask_backend=mask_backend,
+                               sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, device=device)
     metrics_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     report.write_text(markdown_report(results, title=f"{bench.name} ({model})"), encoding="utf-8")
     console.print(f"metrics: [bold]{metrics_out}[/bold]  report: [bold]{report}[/bold]")
