@@ -442,15 +442,20 @@ class RLTrainer:
                                enabled=self.runtime.is_main)
         previous = self._install_signal_handlers()
         try:
+            checkpoint_seconds = None
             while self.step < t.max_steps:
                 metrics = self.train_step()
                 self.step += 1
+                if checkpoint_seconds is not None:  # the checkpoint written after the previous step
+                    metrics["time/checkpoint"], checkpoint_seconds = checkpoint_seconds, None
+                # The step's metrics row goes to disk before its checkpoint: a kill between the two then
+                # costs a re-run of the step (resume cuts the row), never a row missing for good.
+                if self.step % t.log_every == 0 or self.step == t.max_steps:
+                    logger.log(self.step, metrics)
                 if t.save_every and (self.step % t.save_every == 0 or self.stop_requested):
                     t0 = time.perf_counter()
                     self.save()
-                    metrics["time/checkpoint"] = time.perf_counter() - t0
-                if self.step % t.log_every == 0 or self.step == t.max_steps:
-                    logger.log(self.step, metrics)
+                    checkpoint_seconds = time.perf_counter() - t0
                 if self.progress is not None:
                     self.progress(self.step, t.max_steps, metrics)
                 if self.stop_requested:
