@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from onethinker.models.encode import MediaSettings
+
 
 class ConfigError(ValueError):
     """A config value that is missing, unknown or of the wrong type; the message says where it came from."""
@@ -76,12 +78,13 @@ class DataConfig:
     media_root: str | None = None
     tasks: list[str] | None = None
     max_samples: int | None = None
-    image_min_pixels: int = 4 * 32 * 32
-    image_max_pixels: int = 1024 * 32 * 32
-    video_fps: float = 2.0
-    video_max_frames: int = 128
-    video_min_pixels: int = 4 * 32 * 32
-    video_max_pixels: int = 64 * 32 * 32
+    # Media budgets default to the encoder's own (one source of truth for the published settings).
+    image_min_pixels: int = MediaSettings.image_min_pixels
+    image_max_pixels: int = MediaSettings.image_max_pixels
+    video_fps: float = MediaSettings.video_fps
+    video_max_frames: int = MediaSettings.video_max_frames
+    video_min_pixels: int = MediaSettings.video_min_pixels
+    video_max_pixels: int = MediaSettings.video_max_pixels
     max_length: int = 16384
     media_cache: int = 512
 
