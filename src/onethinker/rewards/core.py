@@ -109,50 +109,112 @@ def _field_problem(item: Mapping, name: str) -> str | None:
     return None
 
 
-def score_item(item: Mapping, *, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> dict[str, Any]:
-    """Score one item (see :func:`score_batch`)."""
+def _score(item: Mapping, format_weight: float, *, judging: bool = False) -> tuple[dict[str, Any], Any]:
+    """(result, judge request or None). A request is made only when ``judging`` and the task is judged."""
     if not isinstance(item, Mapping):
-        return _zero(f"item is not a mapping ({type(item).__name__})")
+        return _zero(f"item is not a mapping ({type(item).__name__})"), None
     for name in _TEXT_FIELDS:
         problem = _field_problem(item, name)
         if problem:
-            return _zero(problem)
+            return _zero(problem), None
     data_type = item.get("data_type")
     if data_type is not None and not isinstance(data_type, str):
-        return _zero(f"data_type is not a string ({type(data_type).__name__})")
+        return _zero(f"data_type is not a string ({type(data_type).__name__})"), None
 
     response: str = item["response"]
     gt_text: str = item["ground_truth"]
     format_reason, answer = read_response(response)
     fmt = 0.0 if format_reason else 1.0
-    reasons = [f"format: {format_reason}"] if format_reason else []
+    reasons = {"format": format_reason}
 
     spec, unknown = _resolve(item["problem_type"], data_type)
+    request = None
     if spec is None:
         accuracy, structure = 0.0, 0.0
-        reasons.append(f"accuracy: {unknown}")
+        reasons["accuracy"] = unknown
     else:
-        accuracy, acc_reason = _accuracy(spec.key, answer, gt_text)
-        if acc_reason:
-            reasons.append(f"accuracy: {acc_reason}")
+        accuracy, reasons["accuracy"] = _accuracy(spec.key, answer, gt_text)
         structure = _structure(spec.key, answer, gt_text) if fmt else 0.0
         if fmt and structure == 0.0:
-            reasons.append("structure: answer does not have the task's structure")
+            reasons["structure"] = "answer does not have the task's structure"
+        # An empty answer scores 0 for every task, judged or not (nothing to show the judge).
+        if judging and spec.judged and answer:
+            question = item.get("problem")
+            request = (question if isinstance(question, str) else "", strip_answer_tags(gt_text), answer,
+                       item.get("problem_id"), accuracy, reasons)
 
     overall = (1.0 - format_weight) * accuracy + format_weight * fmt + structure
     result: dict[str, Any] = {"overall": overall, "format": fmt, "accuracy": accuracy, "structure": structure}
-    if reasons:
-        result["reason"] = "; ".join(reasons)
-    return result
+    _set_reason(result, reasons)
+    return result, request
 
 
-def score_batch(items: Iterable[Mapping], *, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> list[dict[str, Any]]:
+def _set_reason(result: dict[str, Any], reasons: dict[str, str | None]) -> None:
+    text = "; ".join(f"{part}: {why}" for part, why in reasons.items() if why)
+    if text:
+        result["reason"] = text
+    else:
+        result.pop("reason", None)
+
+
+def score_item(item: Mapping, *, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> dict[str, Any]:
+    """Score one item with the rule-based rewards (see :func:`score_batch`; a judge needs a batch)."""
+    return _score(item, format_weight)[0]
+
+
+class ScoredBatch(list):
+    """The list of per-item results, plus ``judge_stats`` (:class:`~onethinker.rewards.judge.JudgeStats`:
+    judged and fallback counts, requests, latency; ``enabled`` is False when no judge was configured)."""
+
+    judge_stats: Any = None
+
+
+def score_batch(items: Iterable[Mapping], *, format_weight: float = DEFAULT_FORMAT_WEIGHT,
+                judge: Any = None) -> ScoredBatch:
     """Score a batch of rollouts; one result dict per item, in order. Never raises on a bad item.
 
     Each item has ``response``, ``ground_truth`` (optionally ``<answer>``-wrapped), ``problem_type`` and
-    ``data_type``. Each result has ``overall``, ``format``, ``accuracy``, ``structure`` and, when any part
-    is zero, ``reason``.
+    ``data_type``; optionally ``problem`` (the question shown to a judge) and ``problem_id`` (the group for
+    judge-score normalisation). Each result has ``overall``, ``format``, ``accuracy``, ``structure`` and,
+    when any part is zero, ``reason``.
+
+    ``judge``: a :class:`~onethinker.rewards.judge.JudgeConfig` (or a ``JudgeClient``); ``None`` or a config
+    without ``url`` keeps every accuracy rule-based. With a judge, items of judged tasks (``TaskSpec.judged``:
+    open-ended, captioning) with a non-empty answer get their accuracy from the reward model, normalised as
+    configured, and carry ``accuracy_source`` (``judge`` or ``rouge_fallback``) and, when judged,
+    ``judge_score`` (the raw model score). A batch the judge cannot score keeps the rule-based accuracy.
     """
     if not (isinstance(format_weight, (int, float)) and 0.0 <= format_weight <= 1.0):
         raise ValueError(f"format_weight must be a number in [0, 1], got {format_weight!r}")
-    return [score_item(item, format_weight=format_weight) for item in items]
+    from onethinker.rewards.judge import JudgeClient, JudgeConfig, JudgeRequest, JudgeStats, judge_accuracies
+
+    if isinstance(judge, JudgeConfig) and not judge.enabled:
+        judge = None
+    if judge is not None and not isinstance(judge, (JudgeConfig, JudgeClient)):
+        raise TypeError(f"judge must be a JudgeConfig, a JudgeClient or None, got {type(judge).__name__}")
+    results = ScoredBatch()
+    pending: list[tuple[int, Any]] = []
+    for position, item in enumerate(items):
+        result, request = _score(item, format_weight, judging=judge is not None)
+        results.append(result)
+        if request is not None:
+            pending.append((position, request))
+    results.judge_stats = JudgeStats(enabled=judge is not None)
+    if not pending:
+        return results
+    requests = [JudgeRequest(pos, q, ref, ans, group, fallback) for pos, (q, ref, ans, group, fallback, _) in pending]
+    accuracies, sources, raw, stats = judge_accuracies(requests, judge)
+    for (position, request), accuracy, source, score in zip(pending, accuracies, sources, raw):
+        reasons = dict(request[5])
+        result = results[position]
+        if source == "judge":
+            reasons["accuracy"] = None if accuracy > 0 else "the judge scored it lowest"
+            result["judge_score"] = score
+        elif accuracy > 0:
+            reasons["accuracy"] = None
+        result["accuracy"] = accuracy
+        result["accuracy_source"] = source
+        result["overall"] = (1.0 - format_weight) * accuracy + format_weight * result["format"] + result["structure"]
+        _set_reason(result, reasons)
+    results.judge_stats = stats
+    return results

@@ -69,6 +69,8 @@ class TaskSpec:
         uses_options: whether the record's ``options`` are appended to the question (multiple choice).
         check_ground_truth: ``(gt_value, duration_s | None) -> list[str]`` problems with a ground truth
             (coordinates outside 0-1000, spans outside the video, ...) for data validation.
+        judged: whether a reward-model judge, when one is configured, scores this task's accuracy
+            (open-ended answers and captions); ``accuracy`` is then the fallback for failed requests.
     """
 
     key: str
@@ -84,3 +86,4 @@ class TaskSpec:
     check_ground_truth: Callable[[Any, float | None], list[str]] = field(default=lambda value, duration: [])
     aliases: tuple[str, ...] = ()
     published_difference: str | None = None
+    judged: bool = False

@@ -447,6 +447,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="rouge",
         check_ground_truth=check_text,
         aliases=("captioning",),
+        judged=True,
     ),
     TaskSpec(
         key="temporal grounding",
