@@ -273,3 +273,59 @@ def test_a_config_without_url_keeps_rule_based_scores():
     items = _captions(3)
     results = score_batch(items, judge=JudgeConfig())
     assert results == score_batch(items) and not results.judge_stats.metrics()
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def test_reward_score_cli_judges_with_the_given_server(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from onethinker.cli import app
+
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    items = [_open(f"SCORE={s}", "ref", pid="g1") for s in (1, 3)] + _captions(3)
+    src.write_text("".join(json.dumps(it) + "\n" for it in items), encoding="utf-8")
+    with StandinJudge() as server:
+        result = CliRunner().invoke(app, ["reward", "score", str(src), "-o", str(out), "--judge-url", server.url,
+                                          "--judge-endpoint", "sglang_classify", "--judge-batch-size", "2",
+                                          "--judge-model", "polar-cli"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line)["reward"] for line in out.read_text().splitlines()]
+    assert [r["accuracy"] for r in rows[:2]] == pytest.approx([0.0, 1.0], abs=1e-6)
+    assert all(r["accuracy_source"] == "judge" for r in rows)
+    assert sorted(len(b["text"]) for _, b in server.requests) == [1, 2, 2]
+    assert {b["model"] for _, b in server.requests} == {"polar-cli"}
+    assert "judge: 5 judged, 0 rouge_fallback" in result.output
+
+
+def test_reward_score_cli_rejects_a_bad_judge_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from onethinker.cli import app
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("{}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["reward", "score", str(src), "-o", str(tmp_path / "o.jsonl"),
+                                      "--judge-url", "http://127.0.0.1:9", "--judge-endpoint", "openai"])
+    assert result.exit_code == 2 and "--judge-endpoint: must be one of vllm_pooling, sglang_classify" in result.output
+
+
+def test_reward_score_cli_keeps_a_problem_id_group_in_one_chunk(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from onethinker.cli import app
+    from onethinker.rewards import cli as reward_cli
+
+    monkeypatch.setattr(reward_cli, "_CHUNK", 2)
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    items = [_open(f"SCORE={s}", "ref", pid="g1") for s in (1, 2, 3)] + [_open(f"SCORE={s}", "ref", pid="g2")
+                                                                         for s in (5, 9)]
+    src.write_text("".join(json.dumps(it) + "\n" for it in items), encoding="utf-8")
+    with StandinJudge() as server:
+        result = CliRunner().invoke(app, ["reward", "score", str(src), "-o", str(out), "--judge-url", server.url])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line)["reward"] for line in out.read_text().splitlines()]
+    assert [r["accuracy"] for r in rows] == pytest.approx([0.0, 0.5, 1.0, 0.0, 1.0], abs=1e-6)

@@ -36,6 +36,18 @@ def score_command(
                                   "out of the output) instead of stopping at the first one."),
     format_weight: float = typer.Option(0.1, "--format-weight", min=0.0, max=1.0,
                                         help="w in overall = (1 - w) * accuracy + w * format + structure."),
+    judge_url: str = typer.Option(None, "--judge-url", help="Base URL of a reward-model server that judges "
+                                  "open-ended answers and captions (e.g. http://127.0.0.1:8000); off when unset."),
+    judge_model: str = typer.Option("internlm/POLAR-7B", "--judge-model", help="Served model name."),
+    judge_endpoint: str = typer.Option("vllm_pooling", "--judge-endpoint",
+                                       help="vllm_pooling (POST /pooling) or sglang_classify (POST /classify)."),
+    judge_batch_size: int = typer.Option(64, "--judge-batch-size", min=1, help="Texts per judge request."),
+    judge_concurrency: int = typer.Option(8, "--judge-concurrency", min=1, help="Judge requests in flight."),
+    judge_timeout: float = typer.Option(30.0, "--judge-timeout", help="Seconds per judge request."),
+    judge_retries: int = typer.Option(8, "--judge-retries", min=1, help="Attempts per batch."),
+    judge_normalization: str = typer.Option("group", "--judge-normalization",
+                                            help="group (per problem_id z-score then min-max; published) or "
+                                            "sigmoid (each raw score alone)."),
 ) -> None:
     """Score model responses with the verifiable rewards, streaming IN.jsonl to OUT.jsonl."""
     from rich.console import Console
@@ -56,13 +68,31 @@ def score_command(
         say("[red]error:[/red]", f"output {output} would overwrite the input")
         raise typer.Exit(2)
 
+    judge = None
+    if judge_url:
+        from onethinker.rewards import JudgeConfig
+
+        judge = JudgeConfig(url=judge_url, model=judge_model, endpoint=judge_endpoint, batch_size=judge_batch_size,
+                            concurrency=judge_concurrency, timeout_s=judge_timeout, retries=judge_retries,
+                            normalization=judge_normalization)
+        problems = judge.problems()
+        if problems:
+            for name, what in problems:
+                say("[red]error:[/red]", f"--judge-{name.replace('_', '-')}: {what}")
+            raise typer.Exit(2)
+    # Group normalisation needs a problem_id group in one score_batch call: chunks end between groups.
+    keep_groups = judge is not None and judge.normalization == "group"
+    judge_stats = None
+
     scored = bad = 0
     total_overall = 0.0
     chunk: list[dict] = []
 
     def flush(out) -> None:
-        nonlocal scored, total_overall
-        for item, reward in zip(chunk, score_batch(chunk, format_weight=format_weight)):
+        nonlocal scored, total_overall, judge_stats
+        rewards = score_batch(chunk, format_weight=format_weight, judge=judge)
+        judge_stats = rewards.judge_stats + judge_stats
+        for item, reward in zip(chunk, rewards):
             item["reward"] = reward
             out.write(json.dumps(item, ensure_ascii=False) + "\n")
             total_overall += reward["overall"]
@@ -87,7 +117,11 @@ def score_command(
             try:
                 if line is None:
                     raise _BadLine(problem)
-                chunk.append(_read_item(line, where))
+                item = _read_item(line, where)
+                if len(chunk) >= _CHUNK and not (keep_groups and item.get("problem_id") == chunk[-1].get("problem_id")):
+                    flush(out)
+                    progress.update(task, n=scored)
+                chunk.append(item)
             except _BadLine as exc:
                 bad += 1
                 if not skip_bad:
@@ -96,9 +130,6 @@ def score_command(
                     say("", "(use --skip-bad to report bad lines and go on)")
                     raise typer.Exit(1)
                 say("[yellow]skipped[/yellow]", str(exc))
-            if len(chunk) >= _CHUNK:
-                flush(out)
-                progress.update(task, n=scored)
         if chunk:
             flush(out)
             progress.update(task, n=scored)
@@ -106,3 +137,7 @@ def score_command(
     mean = total_overall / scored if scored else 0.0
     skipped = f", skipped {bad} bad line(s)" if bad else ""
     say("", f"scored {scored} item(s) into {output} (mean overall {mean:.4f}){skipped}")
+    if judge_stats is not None and judge_stats.enabled:
+        s = judge_stats
+        say("", f"judge: {s.judged} judged, {s.fallback} rouge_fallback (judged share {s.judged_share:.2%}), "
+                f"{s.requests} request(s), {s.failed_batches} failed batch(es), {s.latency_s:.2f} s")
