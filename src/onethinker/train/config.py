@@ -1,7 +1,8 @@
 """Training configs: dataclasses, read from YAML, overridden with ``key=value``, validated with clear errors.
 
 A config file is a YAML mapping of sections (``model``, ``data``, ``optim``, ``trainer`` and, for RL,
-``rollout`` and ``algorithm``); each section's fields are documented on its dataclass below. Overrides use
+``rollout``, ``algorithm`` and ``judge``, the reward-model judge of open-ended answers:
+:class:`onethinker.rewards.judge.JudgeConfig`); each section's fields are documented on its dataclass below. Overrides use
 dotted names: ``onethinker train rl recipe.yaml rollout.n=4 optim.lr=1e-6 trainer.resume=true``. Values are
 parsed as YAML (``1e-6``, ``true``, ``[0.9, 0.95]``, ``null``).
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from onethinker.models.encode import MediaSettings
+from onethinker.rewards.judge import JudgeConfig
 
 
 class ConfigError(ValueError):
@@ -247,9 +249,13 @@ class RLConfig:
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=2e-6, weight_decay=1e-2))
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(output_dir="runs/rl", max_steps=100))
+    # Reward-model judge for open-ended answers and captions (off until judge.url is set); fields documented
+    # on JudgeConfig: url, model, endpoint, batch_size, concurrency, timeout_s, retries, normalization, ...
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
     def check(self) -> list[tuple[str, str]]:
         problems = _common_checks(self)
+        problems += [(f"judge.{name}", what) for name, what in self.judge.problems()]
         r, a = self.rollout, self.algorithm
         if self.trainer.max_steps <= 0:
             problems.append(("trainer.max_steps", "RL needs max_steps > 0"))
@@ -393,7 +399,7 @@ def _flatten(data: dict, prefix: str, out: dict[str, Any]) -> None:
             out[name] = value
 
 
-_SECTION_NAMES = ("model", "data", "optim", "trainer", "rollout", "algorithm")
+_SECTION_NAMES = ("model", "data", "optim", "trainer", "rollout", "algorithm", "judge")
 
 
 def _is_section(name: str) -> bool:

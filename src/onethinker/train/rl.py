@@ -103,6 +103,7 @@ class RLTrainer:
         self.output_dir = Path(cfg.trainer.output_dir)
         self.stop_requested = False
         self._gen_config = None
+        self._judge_stats = None
 
     def _read_records(self) -> list:
         from onethinker.data import read_records
@@ -156,9 +157,11 @@ class RLTrainer:
         t0 = time.perf_counter()
         texts = self.processor.tokenizer.batch_decode(response_ids, skip_special_tokens=True)
         items = [{"response": texts[i], "ground_truth": str(records[i // r.n].answer),
-                  "problem_type": records[i // r.n].problem_type, "data_type": records[i // r.n].data_type}
+                  "problem_type": records[i // r.n].problem_type, "data_type": records[i // r.n].data_type,
+                  "problem": records[i // r.n].problem, "problem_id": self.next_uid + i // r.n}  # judge inputs
                  for i in range(len(texts))]
-        scores = score_batch(items, format_weight=self.cfg.algorithm.format_weight)
+        scores = score_batch(items, format_weight=self.cfg.algorithm.format_weight, judge=self.cfg.judge)
+        self._judge_stats = scores.judge_stats + self._judge_stats  # summed over the step's tries
         self._times["reward"] += time.perf_counter() - t0
         groups = []
         for j, rec in enumerate(records):
@@ -249,11 +252,13 @@ class RLTrainer:
 
         cfg, a = self.cfg, self.cfg.algorithm
         self._times = defaultdict(float)
+        self._judge_stats = None
         t_step = time.perf_counter()
         data = self.collect()
         groups = data.groups
         metrics: dict[str, Any] = {}
         metrics.update(self._reward_metrics(data))
+        metrics.update(self._judge_stats.metrics() if self._judge_stats else {})  # judge/latency_s, fallback, ...
         if not groups:  # every group was filtered out in every try: nothing to learn from this step
             self.tracker_summary_into(metrics)
             with warnings.catch_warnings():  # the schedule advances with the steps, updates or not
