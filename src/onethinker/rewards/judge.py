@@ -451,7 +451,7 @@ _CLIENTS_LOCK = threading.Lock()
 def client_for(config: JudgeConfig) -> JudgeClient:
     """One long-lived client per distinct config, so the connection pool and the breaker persist across
     ``score_batch`` calls (training steps)."""
-    key = dataclasses.astuple(config)
+    key = (os.getpid(), dataclasses.astuple(config))  # a forked worker (veRL, dataloaders) opens its own sockets
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
