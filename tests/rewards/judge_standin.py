@@ -78,31 +78,42 @@ class StandinJudge:
                 body = {"raw": raw.decode("utf-8", "replace")}
             self.requests.append((h.path, body))
             n = len(self.requests)
+        reply = None
         try:
-            if self.delay_s:
-                time.sleep(self.delay_s)
-            if self.die_after is not None and n > self.die_after:
-                return self._die(h)
-            if self.status is not None or n <= self.fail_first:
-                return self._send(h, self.status or 500, b'{"error": "stand-in failure"}')
-            if self.malformed:
-                return self._send(h, 200, b'{"data": [ this is not json')
-            if h.path == "/pooling":
-                texts = body["input"]
-                # A reward model's per-token output: the score is the last element.
-                data = [{"index": i, "object": "pooling", "data": [0.0, -1.0, standin_score(t)]}
-                        for i, t in enumerate(texts)]
-                payload = {"id": "pool-standin", "object": "list", "model": body.get("model"), "data": data,
-                           "usage": {"prompt_tokens": 0, "total_tokens": 0}}
-            elif h.path == "/classify":
-                payload = [{"index": i, "embedding": [standin_score(t)], "meta_info": {"id": str(i)}}
-                           for i, t in enumerate(body["text"])]
-            else:
-                return self._send(h, 404, b'{"error": "not found"}')
-            self._send(h, 200, json.dumps(payload).encode())
+            reply = self._reply(h.path, body, n)
         finally:
+            # Leave the in-flight count before answering: the client cannot send its next request before it
+            # has this answer, so the count never includes a request that is already answered.
             with self._lock:
                 self.in_flight -= 1
+        if reply is None:
+            self._die(h)
+        else:
+            self._send(h, *reply)
+
+    def _reply(self, path: str, body: dict, n: int) -> tuple[int, bytes] | None:
+        """(status, body) for the n-th request, or None when the server dies instead of answering."""
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.die_after is not None and n > self.die_after:
+            return None
+        if self.status is not None or n <= self.fail_first:
+            return self.status or 500, b'{"error": "stand-in failure"}'
+        if self.malformed:
+            return 200, b'{"data": [ this is not json'
+        if path == "/pooling":
+            texts = body["input"]
+            # A reward model's per-token output: the score is the last element.
+            data = [{"index": i, "object": "pooling", "data": [0.0, -1.0, standin_score(t)]}
+                    for i, t in enumerate(texts)]
+            payload = {"id": "pool-standin", "object": "list", "model": body.get("model"), "data": data,
+                       "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+        elif path == "/classify":
+            payload = [{"index": i, "embedding": [standin_score(t)], "meta_info": {"id": str(i)}}
+                       for i, t in enumerate(body["text"])]
+        else:
+            return 404, b'{"error": "not found"}'
+        return 200, json.dumps(payload).encode()
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, payload: bytes) -> None:

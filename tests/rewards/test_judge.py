@@ -219,8 +219,10 @@ def test_retries_with_backoff_recover_from_transient_500s():
 def test_a_client_error_is_not_retried():
     items = _captions(8)
     with StandinJudge(status=400) as server:
-        results = score_batch(items, judge=_cfg(server.url, batch_size=4, retries=5, normalization="sigmoid"))
-    assert len(server.requests) == 2  # one attempt per batch: a 400 will not get better
+        results = score_batch(items, judge=_cfg(server.url, batch_size=4, retries=5, concurrency=1,
+                                                breaker_failures=1, normalization="sigmoid"))
+    # One attempt per batch: a 400 will not get better. The server answered, so the breaker stays closed.
+    assert len(server.requests) == 2
     assert all(r["accuracy_source"] == "rouge_fallback" for r in results)
 
 

@@ -18,8 +18,9 @@ keeps ROUGE as the fallback. This module is that client, with the faults of a re
 * **faults**: each request has a ``timeout_s``; a failed attempt (connection error, timeout, HTTP 5xx /
   408 / 429, a body that is not the expected JSON, a wrong number of scores, a non-finite score) is retried
   up to ``retries`` attempts in all, sleeping ``uniform(0, min(backoff_max_s, backoff_s * 2**k))``
-  between attempts (exponential backoff with full jitter). Other 4xx answers are not retried. A circuit
-  breaker opens after ``breaker_failures`` consecutive failed attempts; while open, batches are not sent
+  between attempts (exponential backoff with full jitter). Other 4xx answers are not retried (and, since
+  the server answered, do not count against it). A circuit breaker opens after ``breaker_failures``
+  consecutive failed attempts; while open, batches are not sent
   at all; after ``breaker_cooldown_s`` one probe request is let through (half-open) and its outcome
   closes or re-opens it. A batch that still fails is scored by the task's own rule-based accuracy (ROUGE
   for open-ended and captioning), and its items say so.
@@ -404,7 +405,8 @@ class JudgeClient:
             try:
                 scores = self._post(texts)
             except JudgeError as err:
-                self.breaker.record(False)
+                # A non-retryable answer (a 4xx such as an over-long input) still shows the server is up.
+                self.breaker.record(not err.retryable)
                 last_error = str(err)
                 if not err.retryable or attempt + 1 == self.config.retries:
                     break
