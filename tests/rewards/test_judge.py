@@ -331,3 +331,27 @@ def test_reward_score_cli_keeps_a_problem_id_group_in_one_chunk(tmp_path, monkey
     assert result.exit_code == 0, result.output
     rows = [json.loads(line)["reward"] for line in out.read_text().splitlines()]
     assert [r["accuracy"] for r in rows] == pytest.approx([0.0, 0.5, 1.0, 0.0, 1.0], abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ response parsing
+def test_any_json_body_parses_to_scores_or_a_judge_error():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from onethinker.rewards.judge import JudgeError, _parse_classify, _parse_pooling
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+    json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["data", "index", "embedding", "object", "x"]), inner, max_size=4), max_leaves=20)
+
+    @settings(max_examples=300, deadline=None)
+    @given(json_values, st.integers(min_value=1, max_value=3))
+    def check(body, n):
+        for parse in (_parse_pooling, _parse_classify):
+            try:
+                scores = parse(body, n)
+            except JudgeError:
+                continue
+            assert len(scores) == n and all(isinstance(s, float) for s in scores)
+
+    check()
