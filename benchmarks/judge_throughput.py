@@ -50,7 +50,8 @@ def main() -> None:
     args = ap.parse_args()
 
     items = make_items(args.items)
-    header = f"{'delay ms':>8} {'conc':>4} {'wall s':>8} {'items/s':>9} {'requests':>8} {'max in flight':>13} {'judged':>7}"
+    header = (f"{'delay ms':>8} {'conc':>4} {'wall s':>8} {'items/s':>9} {'requests':>8} {'max in flight':>13} "
+              f"{'judged':>7}")
     print(f"{args.items} open-ended items, batch size {args.batch_size}, endpoint {args.endpoint}, "
           f"median of {args.repeats}")
     print(header)
