@@ -93,6 +93,9 @@ class TinySpec:
     image_max_pixels: int = 256 * 256
     max_position_embeddings: int = 8192
     merge_words: bool = False
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    vision_init_std: float = 0.02
 
 
 def default_corpus(seed: int = 0, n: int = 3000) -> list[str]:
@@ -219,7 +222,7 @@ def build_tiny(
     tokenizer = build_tokenizer(texts, vocab_size=spec.vocab_size, seed=seed, merge_words=spec.merge_words)
     sizes = {"shortest_edge": spec.image_min_pixels, "longest_edge": spec.image_max_pixels}
     common = dict(patch_size=spec.patch_size, merge_size=2, temporal_patch_size=2, size=sizes,
-                  image_mean=[0.5] * 3, image_std=[0.5] * 3)
+                  image_mean=list(spec.image_mean), image_std=list(spec.image_std))
     processor = Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(**common),
         video_processor=Qwen3VLVideoProcessor(**common, fps=2, do_sample_frames=False),
@@ -257,6 +260,7 @@ def build_tiny(
             out_hidden_size=spec.hidden_size,  # must equal the text width
             num_position_embeddings=256,
             deepstack_visual_indexes=[0],
+            initializer_range=spec.vision_init_std,
         ),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],

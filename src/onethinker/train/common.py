@@ -98,10 +98,19 @@ def media_root(data: DataConfig) -> Path:
 def build_optimizer(model, optim: OptimConfig):
     import torch
 
+    from onethinker.models.loading import vision_modules
+
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters (everything frozen?)")
-    return torch.optim.AdamW(params, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
+    groups = [{"params": params}]
+    if optim.vision_lr is not None:
+        vision = {id(p) for module in vision_modules(model) for p in module.parameters()}
+        groups = [{"params": [p for p in params if id(p) not in vision]},
+                  {"params": [p for p in params if id(p) in vision], "lr": optim.vision_lr}]
+        groups = [g for g in groups if g["params"]]
+    # The scheduler scales every group's own peak rate by the same factor.
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
                              weight_decay=optim.weight_decay)
 
 

@@ -103,6 +103,10 @@ class OptimConfig:
         scheduler: ``cosine``, ``linear`` (both decay to 0 at the last step) or ``constant``.
         warmup_ratio: fraction of the steps spent warming up linearly from 0.
         max_grad_norm: clip the global gradient norm to this (``0`` disables clipping).
+        vision_lr: peak learning rate of the vision encoder and its projector/merger; ``null`` = ``lr``.
+            A randomly initialised tower needs a far smaller rate than the language model it feeds (Adam
+            moves every weight by about ``lr`` per step, and a tower whose gradients are small and noisy
+            then drifts into a near-constant output the language model learns to ignore).
     """
 
     lr: float = 1e-5
@@ -112,6 +116,7 @@ class OptimConfig:
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
+    vision_lr: float | None = None
 
 
 @dataclass
