@@ -8,11 +8,13 @@ import json
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from onethinker.cli import app
 from onethinker.data import read_records
-from onethinker.eval.blind import blind_table, compare_predictions, record_accuracy, swap_media
+from onethinker.eval.blind import blind_control, blind_table, compare_predictions, record_accuracy, swap_media
 
 from .conftest import StandInServer, reference_answers
 
@@ -68,6 +70,20 @@ def test_a_derangement_deterministic_from_the_seed():
     assert more.donors[9:14] == first.donors[9:14]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["multiple choice", "numerical", "OCR", "math"]), max_size=30), st.integers(0, 99))
+def test_any_corpus_swaps_within_tasks_and_moves_every_media_list_once(tasks, seed):
+    records = [{**_mc(i), "problem_type": task} for i, task in enumerate(tasks)]
+    swap = swap_media(records, seed)
+    sizes = {task: tasks.count(task) for task in tasks}
+    assert sorted(swap.donors) == list(range(len(records)))  # a permutation: no media lost or doubled
+    for i, donor in enumerate(swap.donors):
+        assert tasks[donor] == tasks[i] and swap.records[i]["images"] == records[donor]["images"]
+        assert (donor == i) == (sizes[tasks[i]] == 1)  # only a task's single record keeps its own media
+        assert swap.records[i]["answer"] == records[i]["answer"]
+    assert swap.unchanged == [i for i in range(len(records)) if sizes[tasks[i]] == 1]
+
+
 def test_a_task_with_one_record_keeps_its_media_and_says_so():
     records = [_mc(0), _mc(1), {**_mc(2), "problem_type": "OCR", "answer": "HELLO"},
                {**_mc(3), "images": [], "problem": "Which colour?"}]
@@ -112,6 +128,10 @@ def test_accuracy_is_the_rewards_accuracy_part(bench):
     right = record_accuracy([{**r, "response": r["sft_response"]} for r in rows])
     wrong = record_accuracy([{**r, "response": "<think>no idea</think><answer>?</answer>"} for r in rows])
     assert right == [1.0] * 12 and wrong == [0.0] * 12
+    # the same table from responses the caller generated: the right answers, then a wrong answer for all
+    records = _records(bench)[:12]
+    table = blind_control(records, [r.extra("sft_response") for r in records], ["<answer>?</answer>"] * 12)
+    assert [row.gap for row in table] == [1.0] * 13 and table[-1].task == "mean over tasks"
 
 
 def test_eval_run_blind_and_eval_score_blind_pred(bench, tmp_path):

@@ -12,7 +12,15 @@ CLI: ``onethinker eval score PRED.jsonl`` and ``onethinker eval run --model PATH
 
 from __future__ import annotations
 
-from onethinker.eval.blind import BlindRow, MediaSwap, blind_table, record_accuracy, swap_media
+from onethinker.eval.blind import (
+    BlindRow,
+    MediaSwap,
+    blind_control,
+    blind_markdown,
+    blind_table,
+    record_accuracy,
+    swap_media,
+)
 from onethinker.eval.masks import (
     GrabCutBackend,
     MaskBackend,
@@ -30,6 +38,8 @@ from onethinker.eval.suites import SUITES
 __all__ = [
     "BlindRow",
     "MediaSwap",
+    "blind_control",
+    "blind_markdown",
     "blind_table",
     "record_accuracy",
     "swap_media",

@@ -8,6 +8,9 @@ Usage::
     right = record_accuracy(predictions)        # rows with a `response`, scored by onethinker.rewards
     blind = record_accuracy(blind_predictions)
     rows = blind_table([r.key for r in records], right, blind)
+    # or, from responses you generated yourself (records are the originals, not the swapped copies):
+    rows = blind_control(records, right_responses, swapped_responses)
+    print(blind_markdown(rows))
 
 A model that uses its media loses accuracy when they are swapped; a blind one (answering from the question
 and its priors alone) does not. The gap per task comes with a paired standard error and a 95% interval.
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BlindRow", "MediaSwap", "blind_markdown", "blind_table", "compare_predictions", "pair_predictions",
+__all__ = ["BlindRow", "MediaSwap", "blind_control", "blind_markdown", "blind_table", "compare_predictions", "pair_predictions",
            "print_blind_table", "record_accuracy", "swap_media", "write_swapped_benchmark"]
 
 ALL_TASKS = "mean over tasks"
@@ -229,6 +232,27 @@ def blind_table(tasks: Sequence[str], right: Sequence[float], swapped: Sequence[
         rows.append(BlindRow(ALL_TASKS, sum(r.n for r in rows), sum(r.right for r in rows) / k,
                              sum(r.swapped for r in rows) / k, gap, se, gap - half, gap + half))
     return rows
+
+
+def blind_control(records: Sequence, right_responses: Sequence[str], swapped_responses: Sequence[str], *,
+                  format_weight: float | None = None) -> list[BlindRow]:
+    """The table straight from responses: ``records`` (the originals, not the swapped copies), each one's
+    response with its own media and with swapped media (same order). For callers that generate themselves
+    (the quickstart); :func:`compare_predictions` does the same from two prediction files."""
+    if not len(records) == len(right_responses) == len(swapped_responses):
+        raise ValueError(f"records, right_responses and swapped_responses differ in length: {len(records)}, "
+                         f"{len(right_responses)}, {len(swapped_responses)}")
+
+    def rows(responses):
+        out = []
+        for record, response in zip(records, responses):
+            out.append({"problem_type": _get(record, "problem_type"), "data_type": _get(record, "data_type"),
+                        "answer": _get(record, "answer", _get(record, "solution")), "response": response})
+        return out
+
+    tasks = [_task_of(record) for record in records]
+    return blind_table(tasks, record_accuracy(rows(right_responses), format_weight=format_weight),
+                       record_accuracy(rows(swapped_responses), format_weight=format_weight))
 
 
 def pair_predictions(right_rows: Sequence[Mapping], blind_rows: Sequence[Mapping]) -> tuple[list, list, int]:
