@@ -12,6 +12,15 @@ CLI: ``onethinker eval score PRED.jsonl`` and ``onethinker eval run --model PATH
 
 from __future__ import annotations
 
+from onethinker.eval.blind import (
+    BlindRow,
+    MediaSwap,
+    blind_control,
+    blind_markdown,
+    blind_table,
+    record_accuracy,
+    swap_media,
+)
 from onethinker.eval.masks import (
     GrabCutBackend,
     MaskBackend,
@@ -27,6 +36,13 @@ from onethinker.eval.score import ScoreError, score_predictions
 from onethinker.eval.suites import SUITES
 
 __all__ = [
+    "BlindRow",
+    "MediaSwap",
+    "blind_control",
+    "blind_markdown",
+    "blind_table",
+    "record_accuracy",
+    "swap_media",
     "GrabCutBackend",
     "MaskBackend",
     "MaskError",

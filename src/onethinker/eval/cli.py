@@ -10,6 +10,10 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 _BY_TASK_HELP = "Split each benchmark into one group per task ('benchmark / task')."
+_BLIND_PRED_HELP = ("Predictions of the same benchmark with media swapped (eval run --blind): print accuracy "
+                    "per task with right vs swapped media and write PRED.blind.json.")
+_BLIND_HELP = ("Blind control: answer the benchmark again with each record's media swapped for another record's "
+               "of the same task; print and write accuracy per task with right vs swapped media.")
 _MASK_HELP = "Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto."
 
 
@@ -31,6 +35,26 @@ def _score_and_print(console, path: Path, media_root: Path | None, *, by_task: b
     return results
 
 
+def _blind_and_print(console, pred: Path, blind_pred: Path, out: Path, note: str = "") -> list:
+    """Print the blind table of two prediction files and write it as JSON to ``out``."""
+    from onethinker.eval.blind import compare_predictions, print_blind_table, write_blind_json
+
+    if not blind_pred.is_file():
+        _fail(console, f"{blind_pred} does not exist")
+    try:
+        rows, unpaired = compare_predictions(pred, blind_pred)
+    except ValueError as exc:
+        _fail(console, str(exc))
+    print_blind_table(rows, console)
+    if note:
+        console.print(note, highlight=False)
+    if unpaired:
+        console.print(f"[yellow]{unpaired} predictions have no partner in the other file (left out)[/yellow]")
+    write_blind_json(rows, out, unpaired=unpaired, note=note)
+    console.print(f"blind control written to [bold]{out}[/bold]")
+    return rows
+
+
 def _fail(console, message: str, code: int = 2) -> None:
     console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
@@ -47,6 +71,7 @@ def score_command(
     sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
     sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
     device: str = typer.Option("cpu", "--device", help="Device for the SAM2 mask backend."),
+    blind_pred: Path = typer.Option(None, "--blind-pred", help=_BLIND_PRED_HELP),
 ) -> None:
     """Score predictions: metrics in percent per benchmark (the `benchmark` field, else the task)."""
     from rich.console import Console
@@ -66,6 +91,8 @@ def score_command(
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(markdown_report(results, title=predictions.name), encoding="utf-8")
         console.print(f"report written to [bold]{report}[/bold]")
+    if blind_pred is not None:
+        _blind_and_print(console, predictions, blind_pred, predictions.with_name(predictions.stem + ".blind.json"))
 
 
 @app.command("run")
@@ -94,6 +121,8 @@ def run_command(
     mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
     sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
     sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
+    blind: bool = typer.Option(False, "--blind", help=_BLIND_HELP),
+    blind_seed: int = typer.Option(0, "--blind-seed", help="Seed of the media swap (--blind)."),
 ) -> None:
     """Answer a benchmark with a model (resumable), then score it and write a report beside the paper's figures."""
     from rich.console import Console
@@ -123,6 +152,15 @@ def run_command(
         backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings)
     try:
         summary = run_benchmark(bench, out, backend, media_root, limit=limit, model_label=model)
+        if blind:  # the same records again, each with another record's media of its task
+            from onethinker.eval.blind import blind_paths, write_swapped_benchmark
+
+            swapped_bench, blind_out, blind_json = blind_paths(out)
+            swap = write_swapped_benchmark(bench, swapped_bench, seed=blind_seed)
+            console.print(f"blind control: answering {swapped_bench.name} (media swapped within each task)")
+            blind_summary = run_benchmark(swapped_bench, blind_out, backend, media_root, limit=limit,
+                                          model_label=model)
+            summary.failures += blind_summary.failures
     except RecordError as exc:
         _fail(console, str(exc))
     finally:
@@ -139,6 +177,11 @@ def run_command(
     metrics_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     report.write_text(markdown_report(results, title=f"{bench.name} ({model})"), encoding="utf-8")
     console.print(f"metrics: [bold]{metrics_out}[/bold]  report: [bold]{report}[/bold]")
+    if blind:
+        from onethinker.eval.blind import blind_markdown
+
+        rows = _blind_and_print(console, out, blind_out, blind_json, note=swap.note)
+        report.write_text(report.read_text(encoding="utf-8") + "\n" + blind_markdown(rows), encoding="utf-8")
     if summary.failures:
         console.print(f"[yellow]{len(summary.failures)} items failed; rerun the same command to retry them[/yellow]")
         raise typer.Exit(1)

@@ -24,9 +24,10 @@ from onethinker.tasks.answer import read_response
 from onethinker.tasks.base import TaskSpec
 from onethinker.tasks.registry import UnknownTaskError, get_task, strip_answer_tags, task_key
 
-__all__ = ["DEFAULT_FORMAT_WEIGHT", "clear_caches", "score_batch", "score_item"]
+__all__ = ["DEFAULT_FORMAT_WEIGHT", "STRUCTURE_MAX", "clear_caches", "reward_range", "score_batch", "score_item"]
 
 DEFAULT_FORMAT_WEIGHT = 0.1
+STRUCTURE_MAX = 0.5  # the structure bonus lies in [0, STRUCTURE_MAX]
 _TEXT_FIELDS = ("response", "ground_truth", "problem_type")
 
 
@@ -71,7 +72,20 @@ def _structure(key: str, answer: str, gt_text: str) -> float:
         value = float(get_task(key).structure(answer, strip_answer_tags(gt_text)))
     except Exception:
         return 0.0
-    return min(0.5, max(0.0, value)) if math.isfinite(value) else 0.0
+    return min(STRUCTURE_MAX, max(0.0, value)) if math.isfinite(value) else 0.0
+
+
+def reward_range(part: str, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> tuple[float, float]:
+    """The ``(lowest, highest)`` value a reward part can take (what online-filter thresholds must lie in).
+
+    ``format`` and ``accuracy`` lie in [0, 1], ``structure`` in [0, STRUCTURE_MAX]; ``overall`` =
+    (1 - w) * accuracy + w * format + structure lies in [0, (1 - w) + w + STRUCTURE_MAX] = [0, 1.5].
+    """
+    parts = {"format": (0.0, 1.0), "accuracy": (0.0, 1.0), "structure": (0.0, STRUCTURE_MAX),
+             "overall": (0.0, (1.0 - format_weight) * 1.0 + format_weight * 1.0 + STRUCTURE_MAX)}
+    if part not in parts:
+        raise ValueError(f"unknown reward part {part!r} (known: {', '.join(parts)})")
+    return parts[part]
 
 
 def clear_caches() -> None:

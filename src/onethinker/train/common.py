@@ -182,8 +182,87 @@ class EpochSampler:
         return {"epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        if "epoch" not in state:
+            raise ValueError("the checkpoint's data order was drawn task by task (data.balance_tasks=true); "
+                             "resume with data.balance_tasks=true")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._order = self._permutation(self.epoch)
+
+
+class TaskBalancedSampler:
+    """Endless draws spread evenly over tasks: index lists into ``keys`` (one task key per record).
+
+    Draws go in rounds; each round visits every task present once, in an order seeded by ``(seed, round)``,
+    and takes that task's next record. Each task walks its own records in a permutation seeded by ``(seed,
+    task, epoch)`` and starts a fresh one when it runs out, so after any number of draws the tasks' counts
+    differ by at most one, whatever their sizes. Everything follows from the seed: every data-parallel rank
+    draws the same global list. The state (round, place in the round, each task's epoch and position) is
+    plain data, so a checkpoint restores the order exactly.
+    """
+
+    def __init__(self, keys: list[str], seed: int = 0) -> None:
+        if not keys:
+            raise ValueError("no training examples")
+        self.seed = seed
+        self.members: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            self.members.setdefault(str(key), []).append(i)
+        self.tasks = sorted(self.members)
+        self.round, self.round_position = 0, 0
+        self.epochs = {task: 0 for task in self.tasks}
+        self.positions = {task: 0 for task in self.tasks}
+        self._round_order = self._task_order(0)
+        self._orders = {task: self._permutation(task, 0) for task in self.tasks}
+
+    def _rng(self, *parts: int):
+        import numpy as np
+
+        return np.random.default_rng([self.seed % 2**32, *parts])
+
+    def _task_order(self, round_: int) -> list[str]:
+        return [self.tasks[i] for i in self._rng(0, round_).permutation(len(self.tasks))]
+
+    def _permutation(self, task: str, epoch: int) -> list[int]:
+        import zlib
+
+        members = self.members[task]
+        order = self._rng(1, zlib.crc32(task.encode()), epoch).permutation(len(members))
+        return [members[i] for i in order]
+
+    def take(self, k: int) -> list[int]:
+        out = []
+        for _ in range(k):
+            if self.round_position >= len(self.tasks):
+                self.round += 1
+                self.round_position = 0
+                self._round_order = self._task_order(self.round)
+            task = self._round_order[self.round_position]
+            self.round_position += 1
+            if self.positions[task] >= len(self.members[task]):
+                self.epochs[task] += 1
+                self.positions[task] = 0
+                self._orders[task] = self._permutation(task, self.epochs[task])
+            out.append(self._orders[task][self.positions[task]])
+            self.positions[task] += 1
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"round": self.round, "round_position": self.round_position,
+                "tasks": {task: {"epoch": self.epochs[task], "position": self.positions[task]}
+                          for task in self.tasks}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "tasks" not in state:
+            raise ValueError("the checkpoint's data order was drawn over all records (data.balance_tasks=false); "
+                             "resume with data.balance_tasks=false")
+        if sorted(state["tasks"]) != self.tasks:
+            raise ValueError(f"the checkpoint's data order covers tasks {sorted(state['tasks'])}, but this run's "
+                             f"data has {self.tasks}")
+        self.round, self.round_position = int(state["round"]), int(state["round_position"])
+        self._round_order = self._task_order(self.round)
+        for task, item in state["tasks"].items():
+            self.epochs[task], self.positions[task] = int(item["epoch"]), int(item["position"])
+            self._orders[task] = self._permutation(task, self.epochs[task])
 
 
 def seed_everything(seed: int) -> None:

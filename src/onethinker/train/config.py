@@ -68,6 +68,10 @@ class DataConfig:
         media_root: folder media paths are relative to; ``null`` means the train file's folder.
         tasks: train only on these task keys (e.g. ``["multiple choice", "numerical"]``); ``null`` = all.
         max_samples: use only the first N records (quick experiments); ``null`` = all.
+        balance_tasks: RL only: draw each step's prompts evenly across the task keys present (rounds that
+            visit every task once, in a seeded order; each task's records in their own seeded permutation
+            per pass), so a task with few records is seen as often as one with many. ``false`` draws
+            seeded passes over all records, so tasks appear in proportion to their record counts.
         image_min_pixels, image_max_pixels: pixel budget per image.
         video_fps, video_max_frames: frame sampling of videos.
         video_min_pixels, video_max_pixels: pixel budget per video frame.
@@ -80,6 +84,7 @@ class DataConfig:
     media_root: str | None = None
     tasks: list[str] | None = None
     max_samples: int | None = None
+    balance_tasks: bool = True
     # Media budgets default to the encoder's own (one source of truth for the published settings).
     image_min_pixels: int = MediaSettings.image_min_pixels
     image_max_pixels: int = MediaSettings.image_max_pixels
@@ -171,7 +176,9 @@ class RolloutConfig:
         online_filtering: drop groups whose mean ``filter_key`` is <= ``filter_low`` or >= ``filter_high``
             and sample more prompts to refill the batch.
         filter_key: reward part to filter on: ``accuracy`` (published), ``overall``, ``format``.
-        filter_low, filter_high: the kept open interval of group means (published: 0.01, 0.99).
+        filter_low, filter_high: the kept open interval of group means (published: 0.01, 0.99). Both must
+            lie in the range of ``filter_key``'s reward: [0, 1] for ``accuracy`` and ``format``, [0, 1.5]
+            for ``overall`` (``onethinker.rewards.core.reward_range``); the config is rejected otherwise.
         max_tries: generation rounds per step to fill the batch (published: 20); the step trains on what
             it has when they run out.
     """
@@ -266,8 +273,7 @@ class RLConfig:
             problems.append(("trainer.max_steps", "RL needs max_steps > 0"))
         if r.n < 2 and a.advantage != "dr_grpo":
             problems.append(("rollout.n", f"group-relative advantages need n >= 2, got {r.n}"))
-        if not 0 <= r.filter_low < r.filter_high <= 1:
-            problems.append(("rollout.filter_low", "need 0 <= filter_low < filter_high <= 1"))
+        problems += _filter_threshold_checks(r, a.format_weight)
         for name in ("prompts_per_step", "n", "max_new_tokens", "max_tries"):
             if getattr(r, name) < 1:
                 problems.append((f"rollout.{name}", f"must be >= 1, got {getattr(r, name)}"))
@@ -283,6 +289,24 @@ class RLConfig:
         if a.kl_coef < 0:
             problems.append(("algorithm.kl_coef", f"must be >= 0, got {a.kl_coef}"))
         return problems
+
+
+def _filter_threshold_checks(r: RolloutConfig, format_weight: float) -> list[tuple[str, str]]:
+    """Online-filter thresholds must lie in the range of the reward part they filter (a 0.99 bound is
+    meaningless for the overall reward, which reaches 1.5): ``lowest <= filter_low < filter_high <= highest``."""
+    from onethinker.rewards.core import reward_range
+
+    lowest, highest = reward_range(r.filter_key, min(max(format_weight, 0.0), 1.0))
+    where = f"the {r.filter_key} reward (rollout.filter_key) lies in [{lowest:g}, {highest:g}]"
+    problems = []
+    for name in ("filter_low", "filter_high"):
+        value = getattr(r, name)
+        if not lowest <= value <= highest:
+            problems.append((f"rollout.{name}", f"{value:g} is outside the range it filters: {where}"))
+    if not problems and not r.filter_low < r.filter_high:
+        problems.append(("rollout.filter_low", f"need filter_low < filter_high, got {r.filter_low:g} >= "
+                                               f"{r.filter_high:g}"))
+    return problems
 
 
 def _common_checks(cfg) -> list[tuple[str, str]]:

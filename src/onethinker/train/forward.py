@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 # Keys of a training batch that the model's forward accepts (the rest is bookkeeping).
 MODEL_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw",
@@ -27,22 +27,41 @@ def response_logits(model, batch: Mapping):
     return out.logits[:, :-1, :].float()
 
 
-def token_logprobs(model, batch: Mapping, *, temperature: float = 1.0, with_entropy: bool = False):
-    """Log-probabilities of the response tokens under ``model`` at the sampling temperature.
+def token_logprobs(model, batch: Mapping, *, temperature: float = 1.0, with_entropy: bool = False,
+                   suppress_tokens: Sequence[int] | None = None):
+    """Log-probabilities of the response tokens under ``model``'s sampling distribution.
 
-    Returns ``(logprobs [B, R], entropy [B, R] or None)``; positions outside ``response_mask`` hold junk.
+    That distribution is the one ``generate`` samples from: logits divided by the temperature, with the
+    ``suppress_tokens`` of the generation config banned (their logits set to -inf before the softmax, as
+    transformers' ``SuppressTokensLogitsProcessor`` does), so re-forwarded log-probs and entropies match
+    the rollouts' own.
+
+    Returns ``(logprobs [B, R], entropy [B, R] or None)``; positions outside ``response_mask`` hold junk
+    (finite).
     """
     import torch
 
     logits = response_logits(model, batch)
+    banned = None
+    if suppress_tokens:
+        ids = sorted({int(t) for t in suppress_tokens if 0 <= int(t) < logits.shape[-1]})
+        if ids:
+            banned = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+            banned[ids] = True
+            logits = logits.masked_fill(banned, float("-inf"))
     if temperature > 0 and temperature != 1.0:
         logits = logits / temperature
     targets = batch["input_ids"][:, -batch["response_mask"].shape[1]:].to(logits.device)
     logp_all = torch.log_softmax(logits, dim=-1)
     logprobs = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    if banned is not None:  # padding after a response may be a banned token (-inf): keep the junk finite
+        inside = batch["response_mask"].to(logits.device).bool()
+        logprobs = torch.where(inside, logprobs, torch.zeros_like(logprobs))
     entropy = None
     if with_entropy:
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        # Banned tokens have probability 0 and contribute 0 (not 0 * -inf) to the entropy.
+        finite = logp_all if banned is None else logp_all.masked_fill(banned, 0.0)
+        entropy = -(logp_all.exp() * finite).sum(-1)
     return logprobs, entropy
 
 

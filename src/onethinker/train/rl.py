@@ -69,6 +69,7 @@ class RLTrainer:
         from onethinker.rl import EMATracker
         from onethinker.train.common import (
             EpochSampler,
+            TaskBalancedSampler,
             build_optimizer,
             build_scheduler,
             load_policy,
@@ -94,7 +95,10 @@ class RLTrainer:
         self.media = media_settings(cfg.data)
         self.cache = MediaCache(cfg.data.media_cache)
         self.tracker = EMATracker(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.ema_min_std)
-        self.sampler = EpochSampler(len(self.records), seed=cfg.trainer.seed)
+        if cfg.data.balance_tasks:  # every task gets the same share of each step's prompts
+            self.sampler = TaskBalancedSampler([r.key for r in self.records], seed=cfg.trainer.seed)
+        else:
+            self.sampler = EpochSampler(len(self.records), seed=cfg.trainer.seed)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.trainer.max_steps)
         self.model = self.runtime.prepare_model(self.model)
@@ -232,8 +236,10 @@ class RLTrainer:
 
         batch = self._batch(groups, prompt_batch, rows)
         with torch.set_grad_enabled(grad):
+            # The same distribution the rollouts were sampled from: suppressed tokens banned.
             logprobs, ent = token_logprobs(model, batch, temperature=self.cfg.rollout.temperature,
-                                           with_entropy=entropy)
+                                           with_entropy=entropy,
+                                           suppress_tokens=self.generation_config().suppress_tokens)
         return batch, logprobs, ent
 
     # ----------------------------------------------------------------------------------------- step

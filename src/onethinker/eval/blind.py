@@ -1,0 +1,351 @@
+"""The blind control: does a model look at its media? Answer a benchmark again with every record's images and
+videos swapped for another record's of the same task, and compare accuracy per task.
+
+Usage::
+
+    from onethinker.eval.blind import swap_media, blind_table, record_accuracy
+    swap = swap_media(records, seed=0)          # swap.records: copies with swapped media, same order
+    right = record_accuracy(predictions)        # rows with a `response`, scored by onethinker.rewards
+    blind = record_accuracy(blind_predictions)
+    rows = blind_table([r.key for r in records], right, blind)
+    # or, from responses you generated yourself (records are the originals, not the swapped copies):
+    rows = blind_control(records, right_responses, swapped_responses)
+    print(blind_markdown(rows))
+
+A model that uses its media loses accuracy when they are swapped; a blind one (answering from the question
+and its priors alone) does not. The gap per task comes with a paired standard error and a 95% interval.
+
+Only ``images`` and ``videos`` move: the question, options, ground truth, masks and every other field stay.
+Swap partners share the task key (``onethinker.tasks.task_key``), the data type and the number of images and
+of videos, so every prompt stays well-formed. Within each such group the swap is a derangement (one cycle
+through a seeded permutation), so no record keeps its own media, except in a group of one record or where two
+records name the same files; :attr:`MediaSwap.unchanged` lists those.
+
+CLI: ``onethinker eval run ... --blind`` and ``onethinker eval score PRED.jsonl --blind-pred BLIND.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BlindRow", "MediaSwap", "blind_control", "blind_markdown", "blind_table", "compare_predictions", "pair_predictions",
+           "print_blind_table", "record_accuracy", "swap_media", "write_swapped_benchmark"]
+
+ALL_TASKS = "mean over tasks"
+
+
+def _get(record: Any, name: str, default: Any = None) -> Any:
+    if isinstance(record, Mapping):
+        return record.get(name, default)
+    return getattr(record, name, default)
+
+
+def _media_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _task_of(record: Any) -> str:
+    from onethinker.tasks import task_key
+
+    return task_key(_get(record, "problem_type"), _get(record, "data_type"))
+
+
+def _with_media(record: Any, images: list[str], videos: list[str]) -> Any:
+    """A copy of ``record`` carrying ``images`` and ``videos`` (a ``Record`` or a plain mapping)."""
+    if isinstance(record, Mapping):
+        out = dict(record)
+        out["images"], out["videos"] = list(images), list(videos)
+        return out
+    return record.model_copy(update={"images": list(images), "videos": list(videos)})
+
+
+@dataclass(frozen=True)
+class MediaSwap:
+    """What :func:`swap_media` returns.
+
+    Attributes:
+        records: copies of the input records, in input order, each carrying its donor's images and videos.
+        donors: ``donors[i]`` is the index of the record whose media record ``i`` now carries.
+        unchanged: indices of records whose media did not change: the only record of its group (task key,
+            data type, media counts), a record without media, or a donor naming the same files.
+        note: one line saying how many records kept their own media and why ("" when none did).
+    """
+
+    records: list
+    donors: list[int]
+    unchanged: list[int] = field(default_factory=list)
+    note: str = ""
+
+
+def swap_media(records: Sequence, seed: int = 0) -> MediaSwap:
+    """Copies of ``records`` with each record's media swapped for another record's of the same task.
+
+    Pure and deterministic: the same records and ``seed`` give the same swap; each group's permutation is
+    seeded by ``(seed, group)``, so adding records to one task does not change another task's swap.
+
+    Args:
+        records: ``onethinker.data.Record`` objects or mappings with ``problem_type``, ``data_type``,
+            ``images`` / ``videos``.
+        seed: seeds the permutation.
+
+    Raises:
+        onethinker.tasks.UnknownTaskError: a record names a task the registry does not know.
+    """
+    import numpy as np
+
+    records = list(records)
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    media = []
+    for i, record in enumerate(records):
+        images, videos = _media_list(_get(record, "images")), _media_list(_get(record, "videos"))
+        media.append((images, videos))
+        if images or videos:
+            key = (_task_of(record), str(_get(record, "data_type", "")), len(images), len(videos))
+            groups[key].append(i)
+    donors = list(range(len(records)))
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        rng = np.random.default_rng([seed % 2**32, zlib.crc32(json.dumps(key).encode())])
+        cycle = [members[j] for j in rng.permutation(len(members))]
+        for j, receiver in enumerate(cycle):  # one cycle through all members: nobody is their own donor
+            donors[receiver] = cycle[(j + 1) % len(cycle)]
+    out = [_with_media(record, *media[donors[i]]) for i, record in enumerate(records)]
+    unchanged = [i for i in range(len(records)) if media[donors[i]] == media[i]]
+    note = ""
+    if unchanged:
+        by_task: dict[str, int] = defaultdict(int)
+        for i in unchanged:
+            by_task[_task_of(records[i])] += 1
+        listed = ", ".join(f"{task} ({count})" for task, count in sorted(by_task.items()))
+        note = (f"{len(unchanged)} of {len(records)} records kept their own media (no other record of their "
+                f"task, data type and media count, or no media): {listed}")
+    return MediaSwap(out, donors, unchanged, note)
+
+
+def write_swapped_benchmark(bench: str | Path, out: str | Path, seed: int = 0) -> MediaSwap:
+    """Read a benchmark file, swap its media (:func:`swap_media`) and write the copies as JSONL to ``out``
+    (same order, so line ``k`` of ``out`` is line ``k`` of the benchmark's records)."""
+    from onethinker.data import read_records
+
+    records = [record for _, record in read_records(bench)]
+    swap = swap_media(records, seed=seed)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in swap.records:
+            fh.write(json.dumps(record.model_dump(mode="json", exclude_none=True), ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    return swap
+
+
+# --------------------------------------------------------------------------------------------- scoring
+def record_accuracy(rows: Sequence[Mapping[str, Any]], *, format_weight: float | None = None) -> list[float]:
+    """The reward's ``accuracy`` part (:func:`onethinker.rewards.score_batch`) of each prediction row.
+
+    A row is a corpus record (``problem_type``, ``data_type``, ``answer``/``solution``) plus ``response``.
+    """
+    from onethinker.rewards import score_batch
+    from onethinker.rewards.core import DEFAULT_FORMAT_WEIGHT
+
+    items = []
+    for row in rows:
+        truth = next((row[k] for k in ("answer", "solution", "ground_truth") if row.get(k) is not None), None)
+        items.append({"response": row.get("response"), "ground_truth": None if truth is None else str(truth),
+                      "problem_type": row.get("problem_type"), "data_type": row.get("data_type")})
+    weight = DEFAULT_FORMAT_WEIGHT if format_weight is None else format_weight
+    return [float(s["accuracy"]) for s in score_batch(items, format_weight=weight)]
+
+
+@dataclass(frozen=True)
+class BlindRow:
+    """One task's blind control: accuracy with the right and with swapped media, and the paired gap.
+
+    ``se`` is the standard error of the mean paired difference (right - swapped), ``low`` / ``high`` its
+    95% interval (Student t with n - 1 degrees of freedom); NaN with fewer than two records. The
+    ``mean over tasks`` row weighs every task equally; its ``se`` is ``sqrt(sum se_k^2) / K`` and its interval
+    uses the normal quantile.
+    """
+
+    task: str
+    n: int
+    right: float
+    swapped: float
+    gap: float
+    se: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON; NaN (fewer than two records) becomes ``None``."""
+        out: dict[str, Any] = {"task": self.task, "n": self.n}
+        for name in ("right", "swapped", "gap", "se", "low", "high"):
+            value = getattr(self, name)
+            out[name] = None if math.isnan(value) else value
+        return out
+
+
+def blind_table(tasks: Sequence[str], right: Sequence[float], swapped: Sequence[float]) -> list[BlindRow]:
+    """Per-task accuracy with right and swapped media, the gap and its paired uncertainty.
+
+    Args:
+        tasks: task key of each record.
+        right: accuracy of each record's answer with its own media.
+        swapped: accuracy of the same record's answer with swapped media (same order).
+
+    Returns:
+        One :class:`BlindRow` per task (sorted by key), then a ``mean over tasks`` row (when there are tasks).
+    """
+    import numpy as np
+    from scipy import stats
+
+    if not len(tasks) == len(right) == len(swapped):
+        raise ValueError(f"tasks, right and swapped differ in length: {len(tasks)}, {len(right)}, {len(swapped)}")
+    by_task: dict[str, list[int]] = defaultdict(list)
+    for i, task in enumerate(tasks):
+        by_task[str(task)].append(i)
+    a, b = np.asarray(right, dtype=np.float64), np.asarray(swapped, dtype=np.float64)
+    rows = []
+    for task in sorted(by_task):
+        idx = by_task[task]
+        diff = a[idx] - b[idx]
+        n = len(idx)
+        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        half = float(stats.t.ppf(0.975, n - 1)) * se if n > 1 else math.nan
+        gap = float(diff.mean())
+        rows.append(BlindRow(task, n, float(a[idx].mean()), float(b[idx].mean()), gap, se, gap - half, gap + half))
+    if rows:
+        k = len(rows)
+        gap = sum(r.gap for r in rows) / k
+        se = math.sqrt(sum(r.se**2 for r in rows)) / k
+        half = float(stats.norm.ppf(0.975)) * se
+        rows.append(BlindRow(ALL_TASKS, sum(r.n for r in rows), sum(r.right for r in rows) / k,
+                             sum(r.swapped for r in rows) / k, gap, se, gap - half, gap + half))
+    return rows
+
+
+def blind_control(records: Sequence, right_responses: Sequence[str], swapped_responses: Sequence[str], *,
+                  format_weight: float | None = None) -> list[BlindRow]:
+    """The table straight from responses: ``records`` (the originals, not the swapped copies), each one's
+    response with its own media and with swapped media (same order). For callers that generate themselves
+    (the quickstart); :func:`compare_predictions` does the same from two prediction files."""
+    if not len(records) == len(right_responses) == len(swapped_responses):
+        raise ValueError(f"records, right_responses and swapped_responses differ in length: {len(records)}, "
+                         f"{len(right_responses)}, {len(swapped_responses)}")
+
+    def rows(responses):
+        out = []
+        for record, response in zip(records, responses):
+            out.append({"problem_type": _get(record, "problem_type"), "data_type": _get(record, "data_type"),
+                        "answer": _get(record, "answer", _get(record, "solution")), "response": response})
+        return out
+
+    tasks = [_task_of(record) for record in records]
+    return blind_table(tasks, record_accuracy(rows(right_responses), format_weight=format_weight),
+                       record_accuracy(rows(swapped_responses), format_weight=format_weight))
+
+
+def pair_predictions(right_rows: Sequence[Mapping], blind_rows: Sequence[Mapping]) -> tuple[list, list, int]:
+    """Match rows of two prediction files of one benchmark: by ``problem_id`` when every row of both files
+    has a distinct one, else by ``bench_line`` (what ``eval run`` writes). Returns the matched rows of each
+    file, in the first file's order, and the number of rows of either file left without a partner."""
+
+    def keyed(rows, name):
+        keys = [row.get(name) for row in rows]
+        if any(k is None for k in keys):
+            return None
+        out = {json.dumps(k): row for k, row in zip(keys, rows)}
+        return out if len(out) == len(rows) else None
+
+    for name in ("problem_id", "bench_line"):
+        a, b = keyed(right_rows, name), keyed(blind_rows, name)
+        if a is not None and b is not None:
+            common = [k for k in a if k in b]
+            return [a[k] for k in common], [b[k] for k in common], len(a) + len(b) - 2 * len(common)
+    raise ValueError("cannot pair the two prediction files: give every row a distinct problem_id or the "
+                     "bench_line that `onethinker eval run` writes")
+
+
+def _read_rows(path: str | Path) -> list[dict]:
+    from onethinker.data import iter_raw
+
+    rows = []
+    for line, raw in iter_raw(path):
+        if isinstance(raw, Exception):
+            raise raw
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}:{line}: record: must be a JSON object, got {type(raw).__name__}")
+        if not isinstance(raw.get("response"), str):
+            raise ValueError(f"{path}:{line}: response: missing or not a string")
+        try:
+            raw["_task"] = _task_of(raw)
+        except (KeyError, TypeError, AttributeError) as exc:  # UnknownTaskError is a KeyError
+            raise ValueError(f"{path}:{line}: problem_type: {exc}") from None
+        rows.append(raw)
+    return rows
+
+
+def compare_predictions(pred: str | Path, blind_pred: str | Path) -> tuple[list[BlindRow], int]:
+    """The blind table from two prediction files (right media, swapped media) of the same benchmark.
+
+    Returns the rows and the number of predictions left without a partner (an unfinished run).
+    Raises ``ValueError`` naming file, line and field for a malformed row.
+    """
+    right_rows, blind_rows, unpaired = pair_predictions(_read_rows(pred), _read_rows(blind_pred))
+    tasks = [row["_task"] for row in right_rows]
+    return blind_table(tasks, record_accuracy(right_rows), record_accuracy(blind_rows)), unpaired
+
+
+# --------------------------------------------------------------------------------------------- output
+def _fmt(value: float, digits: int = 3) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def blind_markdown(rows: Sequence[BlindRow], *, title: str = "Blind control (media swapped within a task)") -> str:
+    """A markdown table of :func:`blind_table`'s rows."""
+    lines = [f"### {title}", "", "| task | n | right media | swapped media | gap | se | 95% interval |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r.task} | {r.n} | {_fmt(r.right)} | {_fmt(r.swapped)} | {_fmt(r.gap)} | {_fmt(r.se)} | "
+                     f"[{_fmt(r.low)}, {_fmt(r.high)}] |")
+    return "\n".join(lines) + "\n"
+
+
+def print_blind_table(rows: Sequence[BlindRow], console=None, *, title: str = "blind control") -> None:
+    """Print the rows as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"{title}: accuracy with right vs swapped media")
+    for name in ("task", "n", "right", "swapped", "gap", "se", "95% interval"):
+        table.add_column(name, justify="left" if name == "task" else "right")
+    for r in rows:
+        table.add_row(r.task, str(r.n), _fmt(r.right), _fmt(r.swapped), _fmt(r.gap), _fmt(r.se),
+                      f"[{_fmt(r.low)}, {_fmt(r.high)}]")
+    console.print(table)
+
+
+def blind_paths(out: Path) -> tuple[Path, Path, Path]:
+    """Where ``eval run --blind`` writes, beside the predictions ``X.jsonl``: the swapped benchmark
+    ``X.blind-bench.jsonl``, its predictions ``X.blind.jsonl`` and the table ``X.blind.json``."""
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    return (out.with_name(stem + ".blind-bench.jsonl"), out.with_name(stem + ".blind.jsonl"),
+            out.with_name(stem + ".blind.json"))
+
+
+def write_blind_json(rows: Sequence[BlindRow], path: Path, *, unpaired: int = 0, note: str = "") -> None:
+    payload = {"rows": [r.as_dict() for r in rows], "unpaired": unpaired}
+    if note:
+        payload["note"] = note
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
