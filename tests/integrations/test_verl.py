@@ -390,7 +390,8 @@ def test_example_launch_script_composes_the_published_recipe(tmp_path):
     script = Path(__file__).parents[2] / "examples" / "verl" / "run_qwen3vl_8b.sh"
     env = dict(os.environ, MODEL="/ckpt/onethinker-sft-8b", DATA=str(tmp_path / "train.parquet"), NNODES="4",
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    out = subprocess.run(["bash", str(script), "trainer.save_freq=5", "--cfg", "job"], env=env, text=True,
+    out = subprocess.run(["bash", str(script), "trainer.save_freq=5",
+                          "actor_rollout_ref.rollout.gpu_memory_utilization=0.5", "--cfg", "job"], env=env, text=True,
                          capture_output=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     cfg = OmegaConf.create(out.stdout)
@@ -403,5 +404,6 @@ def test_example_launch_script_composes_the_published_recipe(tmp_path):
     assert published == (128, 8, 32, 2e-6, 4096, 4, 1.0, 32, False, False)
     assert (cfg.algorithm.adv_estimator, cfg.algorithm.filter_groups.metric) == ("ema_grpo", "accuracy")
     assert cfg.reward.custom_reward_function.path == "pkg://onethinker.integrations.verl"
+    assert ar.rollout.gpu_memory_utilization == 0.5
     assert cfg.trainer.use_v1 and cfg.trainer.save_freq == 5 and cfg.data.train_files == env["DATA"]
     assert cfg.ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES == "onethinker.integrations.verl"
