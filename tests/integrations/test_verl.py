@@ -188,7 +188,7 @@ def test_v1_compute_advantage_feeds_tasks_from_the_transfer_queue(monkeypatch, t
     for step, ((scores, uids, infos), want) in enumerate(zip(BATCHES, expected, strict=True)):
         keys = []
         for row, (score, uid, info, length) in enumerate(zip(scores, uids, infos, LENGTHS, strict=True)):
-            key = f"{uid}{step}_{row % 2}_0"  # {uid}_{session}_{output}, as the agent loop names rows
+            key = f"{uid}_{row % 2}_0"  # {uid}_{session}_{output}, as the agent loop names rows
             rm = torch.zeros(length)
             rm[-1] = score
             fake.rows[key] = {"uid": uid, "response_mask": torch.ones(length, dtype=torch.int64), "rm_scores": rm,
@@ -199,6 +199,21 @@ def test_v1_compute_advantage_feeds_tasks_from_the_transfer_queue(monkeypatch, t
         for key, value, length in zip(keys, want, LENGTHS, strict=True):
             torch.testing.assert_close(fake.rows[key]["advantages"], torch.full((length,), float(value)))
     assert plugin.TRACKER.state_dict() == tracker.state_dict()
+
+
+def test_v1_rows_without_extra_info_are_a_clear_error(monkeypatch, tmp_path):
+    from transfer_queue import KVBatchMeta
+    from verl.trainer.ppo.v1 import trainer_base
+    from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+
+    fake = FakeTransferQueue()
+    monkeypatch.setattr(trainer_base.tq, "kv_batch_get", fake.kv_batch_get)
+    keys = ["a_0_0", "a_1_0"]
+    for key in keys:
+        fake.rows[key] = {"uid": "a", "response_mask": torch.ones(2, dtype=torch.int64), "rm_scores": torch.ones(2)}
+    with pytest.raises(ValueError, match="needs each rollout's extra_info"):
+        _v1_trainer(PPOTrainerSync, _config(tmp_path))._compute_advantage(
+            KVBatchMeta(keys=keys, tags=[{}, {}], partition_id="train"), metrics={})
 
 
 # ---------------------------------------------------------------- checkpoints through both trainers

@@ -172,8 +172,13 @@ def _wrap_v1_compute_advantage(trainer_cls, tq) -> None:
         name = getattr(self.config.algorithm.adv_estimator, "value", self.config.algorithm.adv_estimator)
         if name != ESTIMATOR_NAME:
             return original(self, batch, metrics)
-        rows = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_info"])
-        infos = [getattr(info, "data", info) for info in rows["extra_info"]]
+        try:
+            rows = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_info"])
+            infos = [getattr(info, "data", info) for info in rows["extra_info"]]
+        except Exception as err:  # TransferQueue reports a missing field in its own ways
+            raise ValueError(f"ema_grpo needs each rollout's extra_info (problem_type, data_type) in veRL's "
+                             f"TransferQueue, but reading it failed ({type(err).__name__}: {err}); export the "
+                             "data with `onethinker data export --to verl`") from err
         token = _TASK_KEYS.set(task_keys_from_extra_info(infos))
         try:
             return original(self, batch, metrics)
