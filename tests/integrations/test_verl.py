@@ -12,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from onethinker.rl import EMATracker, ema_grpo_advantages
-
 import verl  # the real engine: .ci/run installs it (see the `verl` extra in pyproject.toml)
-from omegaconf import OmegaConf  # veRL brings omegaconf
+from omegaconf import OmegaConf
 
 from onethinker.integrations import verl as plugin
+from onethinker.rl import EMATracker, ema_grpo_advantages
 from onethinker.tasks import task_key
 
 CONFIG_DIR = Path(verl.__file__).parent / "trainer" / "config"
@@ -241,8 +239,8 @@ def _trainer(kind, config):
     from verl.trainer.ppo.ray_trainer import RayPPOTrainer
     from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
-    trainer = (RayPPOTrainer if kind == "legacy" else PPOTrainerSync).__new__(
-        RayPPOTrainer if kind == "legacy" else PPOTrainerSync)
+    cls = RayPPOTrainer if kind == "legacy" else PPOTrainerSync
+    trainer = cls.__new__(cls)  # the real class, without the Ray worker groups its __init__/init() start
     trainer.config, trainer.use_critic, trainer.trainer_mode = config, False, "sync"
     trainer.actor_rollout_wg = FakeActorWorkerGroup()
     trainer.train_dataloader = StatefulDataLoader(list(range(8)), batch_size=2)
