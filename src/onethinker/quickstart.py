@@ -25,39 +25,50 @@ REWARD_PARTS = ("overall", "format", "accuracy", "structure")
 
 @dataclass
 class QuickstartPlan:
-    """Sizes of the miniature run (defaults: about six minutes on one busy CPU core).
+    """Sizes of the miniature run (defaults: under ten minutes on two CPU cores, evaluation included).
 
     Attributes:
         out: run folder.
         train_size: synthetic training records (all twelve tasks, round-robin).
-        eval_size: held-out records (split ``test``), scored after SFT and after RL.
+        eval_size: held-out records (split ``eval_split``), answered after SFT and after RL, each time with the
+            right media and with media swapped between records of a task (the blind control).
+        eval_split: name of the held-out split (an independent random stream; ``train`` is refused).
+        difficulty: shapes-world difficulty in [0, 1] (distractors, object size, motion, text length); the
+            default is the level the tiny model learns to see within the budget.
         sft_steps, sft_batch, sft_lr: SFT optimizer steps, examples per step, peak learning rate.
-        rl_steps, rl_prompts, rl_n, rl_lr: RL steps, prompts per step, rollouts per prompt, learning rate.
+        rl_steps, rl_prompts, rl_n, rl_lr: RL steps, prompts per step (drawn evenly across the tasks),
+            rollouts per prompt, learning rate.
         rl_mini: prompts per optimizer update (``rl_prompts / rl_mini`` updates per RL step).
         max_new_tokens: response budget in RL and evaluation.
         eval_temperature: 0 = greedy evaluation.
-        seed: seeds data, weights and sampling.
+        seed: seeds data, weights, sampling and the blind control's swap.
         threads: torch CPU threads.
         hidden_size, layers: tiny model text width and depth.
+        vision_init_std: init scale of the tiny vision tower (see :class:`~onethinker.models.tiny.TinySpec`).
+        freeze_vision: keep the random vision tower fixed in SFT and RL (the published SFT recipe freezes it).
     """
 
     out: Path
-    train_size: int = 720
-    eval_size: int = 240
+    train_size: int = 2400
+    eval_size: int = 1200
+    eval_split: str = "test"
+    difficulty: float = 0.0
     sft_steps: int = 300
     sft_batch: int = 16
     sft_lr: float = 3e-3
     rl_steps: int = 40
-    rl_prompts: int = 8
+    rl_prompts: int = 12
     rl_n: int = 4
     rl_lr: float = 1e-4
-    rl_mini: int = 4
-    max_new_tokens: int = 192
+    rl_mini: int = 6
+    max_new_tokens: int = 160
     eval_temperature: float = 0.0
     seed: int = 0
     threads: int = 1
     hidden_size: int = 128
     layers: int = 4
+    vision_init_std: float = 0.1
+    freeze_vision: bool = True
     media: dict[str, Any] = field(default_factory=lambda: {
         "image_max_pixels": 128 * 128, "image_min_pixels": 32 * 32, "video_fps": 2.0, "video_max_frames": 8,
         "video_min_pixels": 32 * 32, "video_max_pixels": 64 * 64})
@@ -67,22 +78,29 @@ class QuickstartPlan:
 def make_data(plan: QuickstartPlan) -> tuple[Path, Path]:
     from onethinker.data.synth import synthesize
 
-    train = synthesize(plan.out / "data" / "train", plan.train_size, plan.seed, split="train")
-    test = synthesize(plan.out / "data" / "test", plan.eval_size, plan.seed, split="test")
+    if plan.eval_split == "train":
+        raise ValueError("eval_split must differ from the training split 'train'")
+    train = synthesize(plan.out / "data" / "train", plan.train_size, plan.seed, split="train",
+                       difficulty=plan.difficulty)
+    test = synthesize(plan.out / "data" / plan.eval_split, plan.eval_size, plan.seed, split=plan.eval_split,
+                      difficulty=plan.difficulty)
     return train / "data.jsonl", test / "data.jsonl"
 
 
 def make_model(plan: QuickstartPlan, train_file: Path) -> Path:
-    """The tiny model; its tokenizer learns the corpus' prompts and responses, so answers are few tokens."""
-    from onethinker.models.tiny import TinySpec, build_tiny
+    """The tiny model. Its tokenizer learns the corpus' prompts and responses (answers are few tokens), and its
+    processor normalises pixels with the training images' own mean and std (see :func:`pixel_statistics`)."""
+    from onethinker.models.tiny import TinySpec, build_tiny, pixel_statistics
 
     texts = []
     for line in (train_file.parent / "sft.jsonl").read_text().splitlines():
         texts.extend(m["content"] for m in json.loads(line)["messages"])
+    mean, std = pixel_statistics(train_file)
     h = plan.hidden_size
     spec = TinySpec(vocab_size=4096, merge_words=True, hidden_size=h, num_layers=plan.layers, num_heads=max(2, h // 32),
                     num_kv_heads=max(1, h // 64), intermediate_size=2 * h, vision_depth=1,
-                    vision_hidden_size=64, vision_heads=2, vision_intermediate_size=128)
+                    vision_hidden_size=64, vision_heads=2, vision_intermediate_size=128,
+                    image_mean=mean, image_std=std, vision_init_std=plan.vision_init_std)
     return build_tiny(plan.out / "model" / "init", seed=plan.seed, texts=texts, spec=spec)
 
 
@@ -91,6 +109,7 @@ def sft_config(plan: QuickstartPlan, model: Path, train_file: Path):
 
     return load_config(SFTConfig, None, [
         f"model.path={model}", "model.device=cpu", "model.dtype=float32",
+        f"model.freeze_vision={str(plan.freeze_vision).lower()}",
         f"data.train_file={train_file}",
         *[f"data.{k}={v}" for k, v in plan.media.items()],
         f"trainer.output_dir={plan.out / 'sft'}", f"trainer.max_steps={plan.sft_steps}",
@@ -105,14 +124,15 @@ def rl_config(plan: QuickstartPlan, model: Path, train_file: Path):
 
     return load_config(RLConfig, None, [
         f"model.path={model}", "model.device=cpu", "model.dtype=float32",
+        f"model.freeze_vision={str(plan.freeze_vision).lower()}",
         f"data.train_file={train_file}", *[f"data.{k}={v}" for k, v in plan.media.items()],
+        "data.balance_tasks=true",
         f"rollout.prompts_per_step={plan.rl_prompts}", f"rollout.n={plan.rl_n}",
         f"rollout.max_new_tokens={plan.max_new_tokens}", "rollout.temperature=1.0", "rollout.max_tries=3",
-        # The published run filters on accuracy; a tiny model scores 0 accuracy on most perception groups,
-        # and filtering on the overall reward keeps the format and structure signal those groups carry.
-        "rollout.filter_key=overall",
+        # The published filter: groups whose rollouts all fail or all succeed carry no signal.
+        "rollout.filter_key=accuracy", "rollout.filter_low=0.01", "rollout.filter_high=0.99",
         "algorithm.advantage=ema_grpo", f"algorithm.mini_batch_prompts={plan.rl_mini}",
-        f"algorithm.micro_batch_size={plan.rl_prompts * plan.rl_n}", "algorithm.kl_coef=0.01",
+        f"algorithm.micro_batch_size={plan.rl_mini * plan.rl_n}", "algorithm.kl_coef=0.0",
         f"optim.lr={plan.rl_lr}", "optim.scheduler=constant", "optim.weight_decay=0.0",
         f"trainer.output_dir={plan.out / 'rl'}", f"trainer.max_steps={plan.rl_steps}",
         f"trainer.save_every={max(1, plan.rl_steps // 2)}", "trainer.keep_checkpoints=1",
@@ -121,10 +141,15 @@ def rl_config(plan: QuickstartPlan, model: Path, train_file: Path):
 
 
 def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None) -> dict[str, Any]:
-    """Greedy answers on the held-out split -> rewards per task and benchmark metrics per task."""
+    """Greedy answers on the held-out split, with the right media and with media swapped within each task.
+
+    Returns rewards per task, benchmark metrics per task, per-record accuracy with right and swapped media and
+    the blind-control table (:func:`onethinker.eval.blind.blind_control`).
+    """
     import torch
 
     from onethinker.data import read_records
+    from onethinker.eval.blind import blind_control, swap_media
     from onethinker.models import load_model
     from onethinker.models.generate import generate_responses
     from onethinker.rewards import score_batch
@@ -133,31 +158,59 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
 
     torch.set_num_threads(plan.threads)
     records = [r for _, r in read_records(test_file)]
+    swapped = swap_media(records, seed=plan.seed).records
     model, processor = load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
-    responses = generate_responses(model, processor, records, test_file.parent, max_new_tokens=plan.max_new_tokens,
-                                   temperature=plan.eval_temperature, batch_size=24, media=media,
-                                   seed=plan.seed, on_batch=on_batch)
-    texts = [r[0] for r in responses]
+    answers = {}
+    for i, (kind, rows) in enumerate((("right", records), ("swapped", swapped))):
+        answers[kind] = [r[0] for r in generate_responses(
+            model, processor, rows, test_file.parent, max_new_tokens=plan.max_new_tokens,
+            temperature=plan.eval_temperature, batch_size=32, media=media, seed=plan.seed,
+            on_batch=None if on_batch is None else (lambda done, i=i: on_batch(i * len(records) + done)))]
+    texts = answers["right"]
     scores = score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
                            "data_type": r.data_type} for t, r in zip(texts, records)])
     per_task: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, int] = defaultdict(int)
     rows = []
-    for rec, text, score in zip(records, texts, scores):
+    for rec, text, blind_text, score in zip(records, texts, answers["swapped"], scores):
         for task in (rec.key, "all"):
             counts[task] += 1
             for part in REWARD_PARTS:
                 per_task[task][part] += score[part]
         row = rec.model_dump(mode="json", by_alias=False)
-        row.update(response=text, reward={p: score[p] for p in REWARD_PARTS}, benchmark=rec.key)
+        row.update(response=text, reward={p: score[p] for p in REWARD_PARTS}, benchmark=rec.key,
+                   swapped_response=blind_text)
         rows.append(row)
     out_file = plan.out / "eval" / f"{name}_predictions.jsonl"
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     rewards = {task: {p: v / counts[task] for p, v in parts.items()} for task, parts in per_task.items()}
     metrics = _benchmark_metrics(rows, test_file.parent)
-    return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file)}
+    blind = [row.as_dict() for row in blind_control(records, texts, answers["swapped"])]
+    return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file), "blind": blind,
+            "accuracy": _accuracy_table(records, [s["accuracy"] for s in scores])}
+
+
+def _accuracy_table(records, accuracy: list[float]) -> dict[str, dict[str, float]]:
+    """Mean accuracy per task with its standard error (and the unweighted mean over tasks)."""
+    import math
+
+    by_task: dict[str, list[float]] = defaultdict(list)
+    for rec, value in zip(records, accuracy):
+        by_task[rec.key].append(value)
+    out = {}
+    for task, values in sorted(by_task.items()):
+        n = len(values)
+        mean = sum(values) / n
+        var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else float("nan")
+        out[task] = {"n": n, "mean": mean, "se": math.sqrt(var / n) if n > 1 else float("nan")}
+    if out:
+        k = len(out)
+        out["mean over tasks"] = {"n": sum(v["n"] for v in out.values()),
+                                  "mean": sum(v["mean"] for v in out.values()) / k,
+                                  "se": math.sqrt(sum(v["se"] ** 2 for v in out.values())) / k}
+    return out
 
 
 def _benchmark_metrics(rows: list[dict], media_root: Path) -> dict[str, dict[str, float]]:
@@ -171,6 +224,20 @@ def _benchmark_metrics(rows: list[dict], media_root: Path) -> dict[str, dict[str
         return {"error": {"message": str(exc)}}  # type: ignore[dict-item]
 
 
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a run's numbers depend on (the report prints them)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("onethinker", "torch", "transformers", "tokenizers", "numpy", "av", "pillow", "math-verify"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
 # --------------------------------------------------------------------------------------------- report
 def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[str, float]) -> Path:
     from onethinker.train.metrics import read_metrics
@@ -180,20 +247,49 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     plots = _plots(plan.out, rl_rows, sft_rows)
     sft, rl = results["sft"], results["rl"]
     tasks = sorted(t for t in sft["rewards"] if t != "all")
+    acc_sft, acc_rl = sft["accuracy"], rl["accuracy"]
+    mean_sft, mean_rl = acc_sft["mean over tasks"], acc_rl["mean over tasks"]
+    gap_sft = next(r for r in sft["blind"] if r["task"] == "mean over tasks")
+    gap_rl = next(r for r in rl["blind"] if r["task"] == "mean over tasks")
     lines = [
         "# OneThinker quickstart report",
         "",
         f"Tiny Qwen3-VL ({plan.hidden_size} wide, {plan.layers} layers) trained on {plan.train_size} synthetic "
-        f"records: SFT {plan.sft_steps} steps, then EMA-GRPO RL {plan.rl_steps} steps "
-        f"({plan.rl_prompts} prompts x {plan.rl_n} rollouts). Held-out: {plan.eval_size} records (split `test`), "
-        f"{'greedy' if plan.eval_temperature <= 0 else f'temperature {plan.eval_temperature}'} decoding.",
+        f"records (difficulty {plan.difficulty:g}): SFT {plan.sft_steps} steps, then EMA-GRPO RL {plan.rl_steps} "
+        f"steps ({plan.rl_prompts} prompts x {plan.rl_n} rollouts, drawn evenly across tasks, groups filtered on "
+        f"accuracy). Held-out: {plan.eval_size} records (split `{plan.eval_split}`), "
+        f"{'greedy' if plan.eval_temperature <= 0 else f'temperature {plan.eval_temperature}'} decoding, "
+        "each answered twice: with its own media and with media swapped between records of its task.",
         "",
-        f"**Held-out mean overall reward: {sft['rewards']['all']['overall']:.3f} after SFT -> "
-        f"{rl['rewards']['all']['overall']:.3f} after RL; format {sft['rewards']['all']['format']:.2f} -> "
-        f"{rl['rewards']['all']['format']:.2f}.** Rewards: overall = 0.9 accuracy + 0.1 format + structure "
-        "(structure in [0, 0.5]), see docs/rewards.md.",
+        f"**Held-out accuracy (mean over tasks): {mean_sft['mean']:.3f} +- {mean_sft['se']:.3f} after SFT -> "
+        f"{mean_rl['mean']:.3f} +- {mean_rl['se']:.3f} after RL.** "
+        f"**Blind-control gap (right media minus swapped media): {gap_sft['gap']:+.3f} after SFT, "
+        f"{gap_rl['gap']:+.3f} after RL** (a model that looks at its media loses accuracy when they are swapped).",
+        "",
+        "## Held-out accuracy per task (mean +- standard error)",
+        "",
+        "Accuracy is the accuracy part of the reward (exact match, IoU, MRA, ROUGE, ... per task; see "
+        "docs/rewards.md), without format or structure.",
+        "",
+        "| task | n | SFT | RL | RL - SFT | SFT swapped media | RL swapped media | gap SFT | gap RL (95% CI) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    blind_sft = {r["task"]: r for r in sft["blind"]}
+    blind_rl = {r["task"]: r for r in rl["blind"]}
+    for task in [*sorted(t for t in acc_sft if t != "mean over tasks"), "mean over tasks"]:
+        a, b = acc_sft[task], acc_rl[task]
+        bs, br = blind_sft.get(task, {}), blind_rl.get(task, {})
+        name = f"**{task}**" if task == "mean over tasks" else task
+        lines.append(
+            f"| {name} | {a['n']} | {a['mean']:.3f} +- {a['se']:.3f} | {b['mean']:.3f} +- {b['se']:.3f} | "
+            f"{b['mean'] - a['mean']:+.3f} | {_num(bs.get('swapped'))} | {_num(br.get('swapped'))} | "
+            f"{_num(bs.get('gap'), sign=True)} | {_num(br.get('gap'), sign=True)} "
+            f"[{_num(br.get('low'), sign=True)}, {_num(br.get('high'), sign=True)}] |")
+    lines += [
         "",
         "## Held-out rewards per task: after SFT -> after RL",
+        "",
+        "Rewards: overall = 0.9 accuracy + 0.1 format + structure (structure in [0, 0.5]), see docs/rewards.md.",
         "",
         "| task | n | overall SFT | overall RL | change | format SFT | format RL | accuracy SFT | accuracy RL "
         "| structure SFT | structure RL |",
@@ -215,6 +311,8 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     lines += [f"![{title}]({name})" for title, name in plots]
     lines += ["", "## Time per stage", "", "| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
+    lines += ["", "## Library versions", "", "| library | version |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in library_versions().items()]
     lines += ["", "## Files", "",
               f"- configs: `{plan.out / 'configs'}` (rerun: `onethinker train rl {plan.out / 'configs' / 'rl.yaml'}`)",
               f"- models: `{plan.out / 'sft' / 'final'}`, `{plan.out / 'rl' / 'final'}`",
@@ -223,6 +321,12 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     path = plan.out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _num(value, sign: bool = False) -> str:
+    if value is None or value != value:  # missing or NaN
+        return "n/a"
+    return f"{value:+.3f}" if sign else f"{value:.3f}"
 
 
 def _metric_table(before: dict, after: dict) -> list[str]:
@@ -332,16 +436,20 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
 
         for name, folder in (("sft", plan.out / "sft" / "final"), ("rl", plan.out / "rl" / "final")):
             t0 = time.perf_counter()
-            task = stage(f"eval {name.upper()}", plan.eval_size)
+            task = stage(f"eval {name.upper()}", 2 * plan.eval_size)
             results[name] = evaluate(plan, folder, test_file, name,
                                      on_batch=lambda done, t=task: bar.update(t, completed=done))
-            overall = results[name]["rewards"]["all"]["overall"]
-            bar.update(task, description=f"overall {overall:.3f}")
+            accuracy = results[name]["accuracy"]["mean over tasks"]["mean"]
+            gap = next(r for r in results[name]["blind"] if r["task"] == "mean over tasks")["gap"]
+            bar.update(task, description=f"accuracy {accuracy:.3f}, blind gap {gap:+.3f}")
             timings[f"evaluate {name.upper()}"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
     results["counts"] = _counts(test_file)
     (plan.out / "eval" / "summary.json").write_text(json.dumps(
-        {"sft": results["sft"]["rewards"], "rl": results["rl"]["rewards"], "timings": timings}, indent=1))
+        {"sft": results["sft"]["rewards"], "rl": results["rl"]["rewards"],
+         "accuracy": {k: results[k]["accuracy"] for k in ("sft", "rl")},
+         "blind": {k: results[k]["blind"] for k in ("sft", "rl")},
+         "timings": timings, "versions": library_versions()}, indent=1))
     return write_report(plan, results, timings)
 
 
@@ -357,10 +465,14 @@ def _counts(test_file: Path) -> dict[str, int]:
 
 def quickstart_command(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (data, models, metrics, report.md)."),
-    sft_steps: int = typer.Option(300, "--sft-steps", help="SFT optimizer steps."),
-    rl_steps: int = typer.Option(40, "--rl-steps", help="EMA-GRPO RL steps."),
-    eval_size: int = typer.Option(240, "--eval-size", help="Held-out records scored after SFT and after RL."),
-    train_size: int = typer.Option(720, "--train-size", help="Synthetic training records."),
+    sft_steps: int = typer.Option(QuickstartPlan.sft_steps, "--sft-steps", help="SFT optimizer steps."),
+    rl_steps: int = typer.Option(QuickstartPlan.rl_steps, "--rl-steps", help="EMA-GRPO RL steps."),
+    eval_size: int = typer.Option(QuickstartPlan.eval_size, "--eval-size",
+                                  help="Held-out records scored after SFT and after RL (100 per task by default)."),
+    eval_split: str = typer.Option(QuickstartPlan.eval_split, "--eval-split",
+                                   help="Held-out split name (an independent random stream of the shapes world)."),
+    train_size: int = typer.Option(QuickstartPlan.train_size, "--train-size", help="Synthetic training records."),
+    difficulty: float = typer.Option(QuickstartPlan.difficulty, help="Shapes-world difficulty in [0, 1]."),
     seed: int = typer.Option(0, help="Seed of data, weights and sampling."),
     threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a busy machine: the tiny model's "
                                 "operations are too small to split)."),
@@ -378,11 +490,16 @@ def quickstart_command(
         if value < low:
             console.print(f"[red]error:[/red] {name} must be >= {low}, got {value}")
             raise typer.Exit(2)
+    if eval_split == "train" or not 0.0 <= difficulty <= 1.0:
+        console.print("[red]error:[/red] --eval-split must not be 'train' and --difficulty must lie in [0, 1]")
+        raise typer.Exit(2)
     plan = QuickstartPlan(out=out, sft_steps=sft_steps, rl_steps=rl_steps, eval_size=eval_size,
-                          train_size=train_size, seed=seed, threads=threads)
+                          eval_split=eval_split, train_size=train_size, difficulty=difficulty, seed=seed,
+                          threads=threads)
     report = run_quickstart(plan, console)
     summary = json.loads((out / "eval" / "summary.json").read_text())
-    before, after = summary["sft"]["all"], summary["rl"]["all"]
-    console.print(f"held-out mean overall reward: SFT {before['overall']:.3f} -> RL {after['overall']:.3f} "
-                  f"(format {before['format']:.2f} -> {after['format']:.2f})")
+    before, after = (summary["accuracy"][k]["mean over tasks"]["mean"] for k in ("sft", "rl"))
+    gaps = [next(r for r in summary["blind"][k] if r["task"] == "mean over tasks")["gap"] for k in ("sft", "rl")]
+    console.print(f"held-out accuracy (mean over tasks): SFT {before:.3f} -> RL {after:.3f}; blind-control gap "
+                  f"(right - swapped media): SFT {gaps[0]:+.3f}, RL {gaps[1]:+.3f}")
     console.print(f"report: [bold]{report}[/bold]  ({summary['timings']['total']:.0f} s)")

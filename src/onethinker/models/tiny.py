@@ -76,6 +76,11 @@ class TinySpec:
         merge_words: let BPE merge across word boundaries (numbers stay separate pieces), so text repeated
             in the corpus (prompt templates, reasoning phrases, JSON keys) becomes a few tokens. ``False``
             splits words first, like GPT-2 and the anchor benchmark's tokenizer.
+        image_mean / image_std: the processor's per-channel normalisation (images and video frames); give a
+            corpus' own statistics (:func:`pixel_statistics`) so its background maps to about zero.
+        vision_init_std: standard deviation of the vision tower's random weights (the text model keeps 0.02).
+            A wider init gives visual tokens that differ clearly from patch to patch, which a frozen random tower
+            then hands to the language model as usable features.
     """
 
     vocab_size: int = 1024
@@ -179,6 +184,45 @@ def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 102
     if ids != list(range(len(SPECIAL_TOKENS))):  # the config below relies on these ids
         raise RuntimeError(f"special tokens got ids {ids}, expected 0..{len(SPECIAL_TOKENS) - 1}")
     return hf
+
+
+def pixel_statistics(corpus: str | Path, *, limit: int = 256) -> tuple[tuple[float, float, float],
+                                                                     tuple[float, float, float]]:
+    """Per-channel mean and std (0-1 scale) of a corpus' images, for the tiny processor's normalisation.
+
+    Pretrained processors normalise with their training set's statistics; a tiny model trained from scratch
+    should too. With the generic 0.5/0.5 a synthetic world's flat background maps to a large constant and the
+    objects to small deviations from it, which a randomly initialised vision tower passes on as near-identical
+    tokens; standardising per channel makes the background about zero and the objects stand out.
+    Reads up to ``limit`` images named by the records of ``corpus`` (JSON/JSONL/parquet; media paths relative
+    to its folder). A corpus without images gives the generic (0.5, 0.5).
+    """
+    import numpy as np
+    from PIL import Image
+
+    from onethinker.data import read_records
+
+    path = Path(corpus)
+    total = np.zeros(3)
+    total_sq = np.zeros(3)
+    count = 0
+    seen = 0
+    for _, record in read_records(path):
+        for name in record.images or []:
+            if seen >= limit:
+                break
+            pixels = np.asarray(Image.open(path.parent / name).convert("RGB"), dtype=np.float64).reshape(-1, 3) / 255
+            total += pixels.sum(0)
+            total_sq += (pixels ** 2).sum(0)
+            count += len(pixels)
+            seen += 1
+        if seen >= limit:
+            break
+    if not count:
+        return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 1e-6))
+    return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
 
 
 def _split_tags(text: str) -> list[str]:
