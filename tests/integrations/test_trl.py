@@ -140,6 +140,58 @@ def test_trainer_advantages_are_ema_grpo_over_the_rewards(tiny, image_rows, tmp_
     assert tracker.state_dict() == trainer.ema_tracker.state_dict()
     assert trainer.ema_tracker.keys() == ["multiple choice", "numerical"]
 
+    before = trainer.ema_tracker.state_dict()
+    metrics = trainer.evaluate(image_rows)  # evaluation scores its rollouts with a copy of the tracker
+    assert "eval_loss" in metrics and len(batches) == 4  # one eval batch: 4 prompts x 2 rollouts
+    assert trainer.ema_tracker.state_dict() == before
+    batch = batches[-1]
+    copy = EMATracker()
+    copy.load_state_dict(before)
+    expected = ema_grpo_advantages(batch["rewards"] @ torch.tensor(WEIGHTS), [r["problem_id"] for r in batch["rows"]],
+                                   [task_key(r["problem_type"], r["data_type"]) for r in batch["rows"]], copy)
+    torch.testing.assert_close(batch["advantages"], expected, rtol=0, atol=1e-6)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_ranks_normalise_over_the_gathered_batch_and_agree(tiny, corpus_files, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("trl_two_ranks.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [
+        str(Path(__file__).resolve().parents[2] / "src"), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(_free_port()), str(script), str(tiny), str(tmp_path), *map(str, corpus_files)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    assert ranks[0]["state"] == ranks[1]["state"]  # every rank holds the same statistics
+
+    tracker = EMATracker()
+    for step, (mine, theirs) in enumerate(zip(ranks[0]["batches"], ranks[1]["batches"], strict=True)):
+        assert mine["rewards"] == theirs["rewards"]  # TRL gathered the same global batch on both ranks
+        rows = mine["rows"] + theirs["rows"]  # rank order = the order of the gathered rewards
+        assert len(rows) == 6
+        groups = [row["problem_id"] for row in rows]
+        assert groups[2] == groups[3], "the middle group spans the two ranks"
+        scores = torch.tensor(mine["rewards"]) @ torch.tensor(WEIGHTS)
+        keys = [task_key(row["problem_type"], row["data_type"]) for row in rows]
+        expected = ema_grpo_advantages(scores, groups, keys, tracker)
+        got = torch.tensor(mine["advantages"] + theirs["advantages"])
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6, msg=f"step {step}")
+    assert ranks[0]["state"] == tracker.state_dict()
+
 
 def test_tracker_saved_in_every_checkpoint_and_restored_on_resume(tiny, image_rows, tmp_path):
     # Two steps stay inside the first epoch: TRL's RepeatSampler reshuffles each later epoch from a generator
