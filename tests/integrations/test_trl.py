@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
 import pytest
+import torch
 
-from onethinker.integrations.trl import accuracy_reward, format_reward, overall_reward, structure_reward
+from onethinker.data.records import RecordError
+from onethinker.integrations import trl as onethinker_trl
+from onethinker.integrations.trl import accuracy_reward, format_reward, overall_reward, structure_reward, trl_rows
+from onethinker.rl import EMATracker, ema_grpo_advantages
+from onethinker.tasks import task_key
 
 COLUMNS = {
     "answer": ["B", '{"time": [2.0, 6.0]}'],
@@ -43,14 +49,10 @@ def test_missing_columns_name_what_is_needed():
 
 
 # ---------------------------------------------------------------------------------------------- the trainer
-pytest.importorskip("trl")  # the `trl` extra; CI installs it
-
-import torch  # noqa: E402
-
-from onethinker.data.records import RecordError  # noqa: E402
-from onethinker.integrations.trl import EMA_STATE_NAME, EMAGRPOConfig, EMAGRPOTrainer, trl_dataset, trl_rows  # noqa: E402
-from onethinker.rl import EMATracker, ema_grpo_advantages  # noqa: E402
-from onethinker.tasks import task_key  # noqa: E402
+# The trainer needs the `trl` extra (CI installs it); the names below import it when first used.
+needs_trl = pytest.mark.skipif(importlib.util.find_spec("trl") is None,
+                               reason="needs the trl extra: pip install 'onethinker[trl]'")
+EMA_STATE_NAME = "onethinker_ema.json"  # the documented file name, spelled out so a rename fails here
 
 WEIGHTS = [1.0, 0.5]
 
@@ -81,21 +83,26 @@ def image_rows(corpus_files):
     """Four image rows of two tasks as one ``datasets.Dataset``."""
     import datasets
 
-    return datasets.concatenate_datasets([trl_dataset(f) for f in corpus_files])
+    return datasets.concatenate_datasets([onethinker_trl.trl_dataset(f) for f in corpus_files])
 
 
 def _trainer(model_dir, dataset, out, **overrides):
-    from transformers import AutoProcessor
+    from transformers import AutoProcessor, GenerationConfig
 
+    # TRL bans only the image token by default; the tiny model's own list keeps a random policy from sampling
+    # other vision placeholders, which its re-forward would reject.
+    banned = GenerationConfig.from_pretrained(model_dir).suppress_tokens
     settings = dict(
         output_dir=str(out), per_device_train_batch_size=4, num_generations=2, max_completion_length=6,
         learning_rate=1e-4, use_cpu=True, logging_steps=1, report_to="none", max_steps=3, save_steps=1,
         seed=0, dataloader_num_workers=0, disable_tqdm=True, reward_weights=WEIGHTS,
+        generation_kwargs={"suppress_tokens": banned},
     )
     settings.update(overrides)
-    return EMAGRPOTrainer(model=str(model_dir), processing_class=AutoProcessor.from_pretrained(model_dir),
-                          reward_funcs=[overall_reward, distinct_chars], args=EMAGRPOConfig(**settings),
-                          train_dataset=dataset)
+    return onethinker_trl.EMAGRPOTrainer(
+        model=str(model_dir), processing_class=AutoProcessor.from_pretrained(model_dir),
+        reward_funcs=[overall_reward, distinct_chars], args=onethinker_trl.EMAGRPOConfig(**settings),
+        train_dataset=dataset)
 
 
 def _record_batches(trainer):
@@ -117,6 +124,7 @@ def _record_batches(trainer):
     return batches
 
 
+@needs_trl
 def test_trainer_advantages_are_ema_grpo_over_the_rewards(tiny, image_rows, tmp_path):
     trainer = _trainer(tiny, image_rows, tmp_path / "run", save_strategy="no")
     batches = _record_batches(trainer)
@@ -140,6 +148,8 @@ def test_trainer_advantages_are_ema_grpo_over_the_rewards(tiny, image_rows, tmp_
     assert tracker.state_dict() == trainer.ema_tracker.state_dict()
     assert trainer.ema_tracker.keys() == ["multiple choice", "numerical"]
 
+    # The completions table TRL logs shows the advantages trained on, not TRL's own.
+    assert list(trainer._logs["advantages"])[-4:] == batches[-1]["advantages"].tolist()
     before = trainer.ema_tracker.state_dict()
     metrics = trainer.evaluate(image_rows)  # evaluation scores its rollouts with a copy of the tracker
     assert "eval_loss" in metrics and len(batches) == 4  # one eval batch: 4 prompts x 2 rollouts
@@ -151,6 +161,11 @@ def test_trainer_advantages_are_ema_grpo_over_the_rewards(tiny, image_rows, tmp_
                                    [task_key(r["problem_type"], r["data_type"]) for r in batch["rows"]], copy)
     torch.testing.assert_close(batch["advantages"], expected, rtol=0, atol=1e-6)
 
+    unscorable = torch.tensor([[float("nan"), float("nan")], [0.0, 1.0]])  # every reward function gave None
+    with pytest.raises(ValueError, match="rollout 0 .*needs a reward for every rollout"):
+        trainer.ema_grpo_advantages(unscorable, ["numerical", "numerical"], "train")
+    assert trainer.ema_tracker.state_dict() == before
+
 
 def _free_port() -> int:
     import socket
@@ -160,6 +175,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@needs_trl
 def test_two_ranks_normalise_over_the_gathered_batch_and_agree(tiny, corpus_files, tmp_path):
     import subprocess
     import sys
@@ -193,6 +209,7 @@ def test_two_ranks_normalise_over_the_gathered_batch_and_agree(tiny, corpus_file
     assert ranks[0]["state"] == tracker.state_dict()
 
 
+@needs_trl
 def test_tracker_saved_in_every_checkpoint_and_restored_on_resume(tiny, image_rows, tmp_path):
     # Two steps stay inside the first epoch: TRL's RepeatSampler reshuffles each later epoch from a generator
     # that a resume does not restore, so only in-epoch resumes replay the same prompts.
@@ -218,6 +235,7 @@ def test_tracker_saved_in_every_checkpoint_and_restored_on_resume(tiny, image_ro
     assert resumed.ema_tracker.state_dict() == saved[2]  # step 2 replayed from the restored state
 
 
+@needs_trl
 def test_resume_from_a_checkpoint_without_ema_state_is_an_error(tiny, image_rows, tmp_path):
     first = _trainer(tiny, image_rows, tmp_path / "run", max_steps=1)
     first.train()
@@ -226,6 +244,7 @@ def test_resume_from_a_checkpoint_without_ema_state_is_an_error(tiny, image_rows
         _trainer(tiny, image_rows, tmp_path / "again").train(resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-1"))
 
 
+@needs_trl
 def test_video_rows_are_refused_with_their_location(tiny, image_rows, tmp_path):
     import datasets
 
@@ -242,6 +261,7 @@ def test_video_rows_are_refused_with_their_location(tiny, image_rows, tmp_path):
         trl_rows(corpus)
 
 
+@needs_trl
 def test_trl_rows_carry_the_published_prompt_and_absolute_images(corpus_files, image_rows):
     from onethinker.data.records import read_records
     from onethinker.tasks import prompt_text
@@ -255,3 +275,22 @@ def test_trl_rows_carry_the_published_prompt_and_absolute_images(corpus_files, i
     assert rows[0]["images"] == [str(corpus_files[0].parent / record.images[0])]
     assert rows[0]["answer"] == record.ground_truth
     assert image_rows[0]["images"][0].size == tuple(record.resolution)  # decoded to a PIL image when read
+
+
+def test_without_trl_the_rewards_import_and_the_trainer_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['trl'] = None\n"  # as if TRL were not installed
+        "from onethinker.integrations.trl import overall_reward\n"
+        "try:\n"
+        "    from onethinker.integrations.trl import EMAGRPOTrainer\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "pip install 'onethinker[trl]'" in done.stdout

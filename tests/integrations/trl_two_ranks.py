@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 
 def main() -> None:
     import datasets
-    from transformers import AutoProcessor
+    from transformers import AutoProcessor, GenerationConfig
 
     from onethinker.integrations.trl import EMAGRPOConfig, EMAGRPOTrainer, overall_reward, trl_dataset
 
@@ -33,6 +33,7 @@ def main() -> None:
         output_dir=os.path.join(out_dir, "run"), per_device_train_batch_size=3, num_generations=2,
         max_completion_length=6, learning_rate=1e-4, use_cpu=True, logging_steps=1, report_to="none", max_steps=2,
         save_strategy="no", seed=0, dataloader_num_workers=0, disable_tqdm=True, reward_weights=[1.0, 0.5],
+        generation_kwargs={"suppress_tokens": GenerationConfig.from_pretrained(model_dir).suppress_tokens},
     )
     trainer = EMAGRPOTrainer(model=model_dir, processing_class=AutoProcessor.from_pretrained(model_dir),
                              reward_funcs=[overall_reward, distinct_chars], args=args, train_dataset=dataset)
