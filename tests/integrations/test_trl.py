@@ -253,6 +253,11 @@ def test_video_rows_are_refused_with_their_location(tiny, image_rows, tmp_path):
     mixed = datasets.concatenate_datasets([image_rows, datasets.Dataset.from_list([video]).cast(image_rows.features)])
     with pytest.raises(ValueError, match=r"train_dataset row 4 is a video row.*images only"):
         _trainer(tiny, mixed, tmp_path / "run")
+    # A streamed dataset cannot be checked up front: the batch is refused before anything is generated.
+    streamed = _trainer(tiny, mixed.select([4, 4]).to_iterable_dataset(), tmp_path / "stream", max_steps=1,
+                        per_device_train_batch_size=2, save_strategy="no")
+    with pytest.raises(ValueError, match=r"batch row \d \(step 0\) is a video row.*images only"):
+        streamed.train()
 
     corpus = tmp_path / "video.jsonl"
     corpus.write_text(json.dumps({"problem": "When?", "problem_type": "temporal grounding", "data_type": "video",

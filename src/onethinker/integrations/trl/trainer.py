@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import datasets
 import torch
 from accelerate.utils import gather_object
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -108,9 +109,9 @@ class EMAGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------------------------------------ rows
     def _check_dataset(self, name: str, dataset: Any) -> None:
         """Fail before training on a missing column, an unknown task or a video row (map-style datasets)."""
-        columns = getattr(dataset, "column_names", None)
-        if dataset is None or not isinstance(columns, list):  # an IterableDataset is checked batch by batch
+        if not isinstance(dataset, datasets.Dataset):  # an IterableDataset (or other) is checked batch by batch
             return
+        columns = dataset.column_names
         for column in (self._problem_type_column, self._data_type_column):
             if column not in columns:
                 raise ValueError(f"EMAGRPOTrainer: {name} has no {column!r} column (it has {', '.join(columns)})")
