@@ -1,4 +1,4 @@
-"""TRL reward functions: OneThinker's verifiable rewards as plain ``(prompts, completions, **columns)`` callables.
+"""OneThinker's verifiable rewards as TRL reward functions: plain ``(prompts, completions, **columns)`` callables.
 
 TRL's ``GRPOTrainer`` passes every dataset column to reward functions as keyword lists. Our rewards need
 the ground truth (column ``answer``, ``solution`` or ``ground_truth``), ``problem_type`` and ``data_type``.
