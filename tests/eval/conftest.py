@@ -67,6 +67,7 @@ class StandInServer:
                 pass
 
             def _send(self, status: int, payload: dict, headers: dict | None = None):
+                self._leave()  # the answer is decided: the client may send its next request as soon as it reads it
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -75,6 +76,12 @@ class StandInServer:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _leave(self):
+                if getattr(self, "counted", False):
+                    self.counted = False
+                    with server.lock:
+                        server.in_flight -= 1
 
             def do_GET(self):
                 if self.path.rstrip("/") == "/v1/models":
@@ -91,6 +98,7 @@ class StandInServer:
                     server.attempts[key] += 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self.counted = True
                 try:
                     time.sleep(0.02)  # let concurrent requests overlap
                     action = server.plan(key, attempt)
@@ -108,8 +116,7 @@ class StandInServer:
                                      "choices": [{"index": 0, "finish_reason": "stop",
                                                   "message": {"role": "assistant", "content": text}}]})
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    self._leave()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -131,22 +138,23 @@ class StandInServer:
         return out
 
 
-def decode_data_url_jpeg(url: str):
-    """Decode one ``data:image/jpeg;base64,...`` URL to a PIL image (asserting its form)."""
+def decode_data_url(url: str, kind: str = "png"):
+    """Decode one ``data:image/<kind>;base64,...`` URL to a PIL image (asserting its form)."""
     from PIL import Image
 
     head, payload = url.split(",", 1)
-    assert head == "data:image/jpeg;base64"
+    assert head == f"data:image/{kind};base64"
     return Image.open(io.BytesIO(base64.b64decode(payload)))
 
 
-def reference_answers(bench: Path, media_root: Path) -> dict[str, str]:
+def reference_answers(bench: Path, media_root: Path, server: str = "generic") -> dict[str, str]:
     """Request key -> the record's reference response (``sft_response``), for a stand-in server that answers
-    correctly; keys come from the same request builder the backend uses (deterministic JPEG encoding)."""
+    correctly; keys come from the same request builder the backend uses (deterministic encoding) for that
+    server kind (vLLM gets a video as one ``video_url``, the others as frames)."""
     from onethinker.data import read_records
     from onethinker.eval.runner import OpenAIBackend
 
-    builder = OpenAIBackend("http://127.0.0.1:9")
+    builder = OpenAIBackend("http://127.0.0.1:9", server=server)
     try:
         return {prompt_key(builder.messages(record, media_root)[0]): record.extra("sft_response")
                 for _, record in read_records(bench)}
@@ -157,3 +165,8 @@ def reference_answers(bench: Path, media_root: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def canned_answers(heldout) -> dict[str, str]:
     return reference_answers(heldout / "data.jsonl", heldout)
+
+
+@pytest.fixture(scope="session")
+def vllm_answers(heldout) -> dict[str, str]:
+    return reference_answers(heldout / "data.jsonl", heldout, "vllm")

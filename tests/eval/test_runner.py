@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from onethinker.cli import app
 from onethinker.eval.runner import GenerationSettings, OpenAIBackend, ServerError, run_benchmark
 
-from .conftest import StandInServer, decode_data_url_jpeg
+from .conftest import StandInServer, decode_data_url
 
 runner = CliRunner()
 
@@ -26,26 +26,29 @@ def _backend(url, **kwargs):
     return OpenAIBackend(url, **{**defaults, **kwargs})
 
 
-def test_openai_backend_end_to_end_with_inline_media_and_a_report(heldout, canned_answers, tmp_path):
+def test_openai_backend_end_to_end_with_inline_media_and_a_report(heldout, vllm_answers, tmp_path):
     out = tmp_path / "pred.jsonl"
-    with StandInServer(canned_answers) as server:
+    with StandInServer(vllm_answers) as server:
         result = runner.invoke(app, ["eval", "run", "--model", server.url, "--bench", str(heldout / "data.jsonl"),
                                      "--media-root", str(heldout), "--out", str(out), "--concurrency", "3",
-                                     "--max-new-tokens", "64", "--by-task"])
+                                     "--max-new-tokens", "64", "--by-task", "--server", "vllm"])
     assert result.exit_code == 0, result.output
     rows = _lines(out)
     assert len(rows) == 12 and all(r["response"] == r["sft_response"] for r in rows)
     assert server.max_in_flight <= 3
-    # media went inline: images as JPEG data URLs, videos as one video_url of comma-separated JPEG frames
+    # media went inline: images as PNG data URLs, videos as one video_url of comma-separated JPEG frames
     parts = [p for body in server.bodies for m in body["messages"] for p in m["content"] if isinstance(p, dict)]
     images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
     videos = [p["video_url"]["url"] for p in parts if p["type"] == "video_url"]
     assert len(images) == 8 and len(videos) == 4  # 8 image tasks, 4 video tasks in the split
-    assert decode_data_url_jpeg(images[0]).size[0] > 0
+    assert decode_data_url(images[0]).size[0] % 32 == 0  # resized here to the vision factor, losslessly sent
     head, frames = videos[0].split(",", 1)
     assert head == "data:video/jpeg;base64" and len(frames.split(",")) > 1
     assert all(body["model"] == "stand-in" and body["temperature"] == 0.0 for body in server.bodies)
-    assert any("mm_processor_kwargs" in body for body in server.bodies)
+    # vLLM's processor is told to keep our sizes, and a video's sampling fps (its frames are already sampled)
+    assert all(body["mm_processor_kwargs"]["do_resize"] is False for body in server.bodies)
+    assert all(body["mm_processor_kwargs"]["fps"] == 2.0 for body in server.bodies
+               if any(p.get("type") == "video_url" for m in body["messages"] for p in m["content"]))
     metrics = json.loads((tmp_path / "pred.metrics.json").read_text())
     assert len(metrics) == 12
     for group, values in metrics.items():  # reference answers score 100 everywhere masks are not involved
@@ -63,6 +66,7 @@ def test_video_frames_can_go_as_separate_images(heldout, canned_answers, tmp_pat
     assert summary.written == 12
     kinds = {p["type"] for b in server.bodies for m in b["messages"] for p in m["content"]}
     assert "video_url" not in kinds and not any("mm_processor_kwargs" in b for b in server.bodies)
+    assert backend.server == "generic"  # the stand-in's /v1/models names no known server
 
 
 def test_flaky_server_is_retried_until_every_item_is_answered(heldout, canned_answers, tmp_path):

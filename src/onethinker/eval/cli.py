@@ -10,7 +10,12 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 _BY_TASK_HELP = "Split each benchmark into one group per task ('benchmark / task')."
-_MASK_HELP = "Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto."
+_MASK_HELP = ("Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto "
+              "(sam2 when --sam2-checkpoint is given, else grabcut).")
+_SERVER_HELP = ("Server kind, for the request fields only it accepts: vllm, sglang, transformers (transformers "
+                "serve), generic, or auto (detected from /v1/models).")
+_VIDEO_FORMAT_HELP = ("video: a video's frames as one video_url with its fps (vLLM only); images: frames as images "
+                      "(any server). Default: video for vLLM, else images.")
 
 
 def _score_and_print(console, path: Path, media_root: Path | None, *, by_task: bool, mask_backend: str,
@@ -85,8 +90,16 @@ def run_command(
     retries: int = typer.Option(4, "--retries", help="Retries per request after the first attempt (server)."),
     served_model: str = typer.Option(None, "--served-model", help="Model name on the server (default: ask it)."),
     api_key: str = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token for the server."),
-    video_format: str = typer.Option("video", "--video-format",
-                                     help="video: frames as one video_url (vLLM); images: frames as images."),
+    server: str = typer.Option("auto", "--server", help=_SERVER_HELP),
+    video_format: str = typer.Option(None, "--video-format", help=_VIDEO_FORMAT_HELP),
+    fps: float = typer.Option(None, "--fps", help="Video frames sampled per second (paper: 2)."),
+    max_frames: int = typer.Option(None, "--max-frames", help="At most this many frames per video (paper: 128)."),
+    image_max_pixels: int = typer.Option(None, "--image-max-pixels", help="Pixel budget per image (paper: 1048576)."),
+    image_min_pixels: int = typer.Option(None, "--image-min-pixels", help="Smaller images are upscaled (4096)."),
+    video_max_pixels: int = typer.Option(None, "--video-max-pixels", help="Pixel budget per frame (paper: 262144)."),
+    video_min_pixels: int = typer.Option(None, "--video-min-pixels", help="Smaller frames are upscaled (4096)."),
+    vision_factor: int = typer.Option(32, "--vision-factor",
+                                      help="Server: sides rounded to multiples of this (32 Qwen3-VL, 28 Qwen2.5-VL)."),
     limit: int = typer.Option(None, "--limit", help="Only the first N records."),
     report: Path = typer.Option(None, "--report", help="Markdown report (default: OUT with .md)."),
     metrics_out: Path = typer.Option(None, "--metrics", help="Metrics JSON (default: OUT with .metrics.json)."),
@@ -100,7 +113,8 @@ def run_command(
 
     from onethinker.data import RecordError
     from onethinker.eval.report import markdown_report
-    from onethinker.eval.runner import GenerationSettings, HFBackend, OpenAIBackend, is_url, run_benchmark
+    from onethinker.eval.runner import GenerationSettings, HFBackend, OpenAIBackend, eval_media, is_url, \
+        run_benchmark
 
     console = Console()
     if not bench.is_file():
@@ -109,22 +123,26 @@ def run_command(
     report = report or out.with_suffix(".md")
     metrics_out = metrics_out or out.with_suffix(".metrics.json")
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
-    if is_url(model):
-        try:
-            backend = OpenAIBackend(model, model_name=served_model, api_key=api_key, concurrency=concurrency,
-                                    timeout_s=timeout, max_retries=retries, settings=settings,
-                                    video_format=video_format)
-        except ValueError as exc:
-            _fail(console, str(exc))
-    else:
-        if not Path(model).expanduser().exists():
-            _fail(console, f"model folder {model} does not exist")
-        _quiet_transformers()
-        backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings)
+    try:
+        media = eval_media(video_fps=fps, video_max_frames=max_frames, image_max_pixels=image_max_pixels,
+                           image_min_pixels=image_min_pixels, video_max_pixels=video_max_pixels,
+                           video_min_pixels=video_min_pixels)
+        if is_url(model):
+            backend = OpenAIBackend(model, model_name=served_model, api_key=api_key, server=server,
+                                    concurrency=concurrency, timeout_s=timeout, max_retries=retries,
+                                    settings=settings, media=media, factor=vision_factor, video_format=video_format)
+        else:
+            if not Path(model).expanduser().exists():
+                _fail(console, f"model folder {model} does not exist")
+            _quiet_transformers()
+            backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings,
+                                media=media)
+    except ValueError as exc:  # an unknown --server or --video-format, a budget out of range
+        _fail(console, str(exc))
     try:
         summary = run_benchmark(bench, out, backend, media_root, limit=limit, model_label=model)
-    except RecordError as exc:
-        _fail(console, str(exc))
+    except (RecordError, ValueError) as exc:  # a malformed benchmark; settings other than the file's; a
+        _fail(console, str(exc))              # video format the detected server does not take
     finally:
         if hasattr(backend, "close"):
             backend.close()
@@ -137,7 +155,8 @@ def run_command(
     results = _score_and_print(console, out, media_root, by_task=by_task, mask_backend=mask_backend,
                                sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, device=device)
     metrics_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    report.write_text(markdown_report(results, title=f"{bench.name} ({model})"), encoding="utf-8")
+    report.write_text(markdown_report(results, title=f"{bench.name} ({model})", settings=summary.settings),
+                      encoding="utf-8")
     console.print(f"metrics: [bold]{metrics_out}[/bold]  report: [bold]{report}[/bold]")
     if summary.failures:
         console.print(f"[yellow]{len(summary.failures)} items failed; rerun the same command to retry them[/yellow]")
