@@ -170,3 +170,80 @@ def canned_answers(heldout) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def vllm_answers(heldout) -> dict[str, str]:
     return reference_answers(heldout / "data.jsonl", heldout, "vllm")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a real `transformers serve` (pip install 'onethinker[serving]') with a tiny model that has learned the format
+# ----------------------------------------------------------------------------------------------------------
+
+# The budgets the reasoning model below is trained at, and evaluated at (eval run's media options).
+SMALL_MEDIA = {"image_max_pixels": 4096, "image_min_pixels": 1024, "video_max_pixels": 1024,
+               "video_min_pixels": 1024, "video_max_frames": 4}
+
+
+def media_options() -> list[str]:
+    return ["--image-max-pixels", "4096", "--image-min-pixels", "1024", "--video-max-pixels", "1024",
+            "--video-min-pixels", "1024", "--max-frames", "4"]
+
+
+@pytest.fixture(scope="session")
+def reasoning_model(tiny_model, heldout, tmp_path_factory) -> Path:
+    """The tiny model after a short SFT on the held-out split's reference responses: its greedy answers start
+    with ``<think>`` and depend on the media (a random model only repeats one token). ~20 s on one core."""
+    from onethinker.train.config import SFTConfig, load_config
+    from onethinker.train.sft import SFTTrainer
+
+    out = tmp_path_factory.mktemp("reasoning")
+    media = [f"data.{k}={v}" for k, v in SMALL_MEDIA.items()]
+    cfg = load_config(SFTConfig, None, [
+        f"model.path={tiny_model}", f"data.train_file={heldout / 'data.jsonl'}", f"data.media_root={heldout}",
+        *media, f"trainer.output_dir={out}", "trainer.tensorboard=false", "trainer.threads=1",
+        "trainer.max_steps=120", "trainer.batch_size=4", "trainer.micro_batch_size=4", "optim.lr=3e-3",
+        "optim.warmup_ratio=0", "optim.scheduler=constant"])
+    return Path(SFTTrainer(cfg).train())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def transformers_server(reasoning_model, tmp_path_factory):
+    """``transformers serve`` pinned to the reasoning model, on a free loopback port, CPU; its URL."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(reasoning_model),
+               "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"]
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"transformers serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"transformers serve did not come up in 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

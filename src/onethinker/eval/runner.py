@@ -88,12 +88,14 @@ class SettingsMismatch(ValueError):
     """A predictions file written with other settings than this run's (mixing them would not be one run)."""
 
 
-def assemble_response(message: dict) -> str:
+def assemble_response(message: dict, finish_reason: str | None = None) -> str:
     """The response text the rewards read, from an OpenAI chat ``message``.
 
     Servers with a reasoning parser return the thinking apart from the answer (``reasoning_content`` in vLLM
     and ``transformers serve``, ``reasoning`` in newer vLLM and some hosted APIs); it goes back in front as
-    ``<think>...</think>``. A ``content`` that already holds ``<think>`` is returned as it is.
+    ``<think>...</think>``. A ``content`` that already holds ``<think>`` is returned as it is. A reply cut by
+    the token budget (``finish_reason == "length"``) with no content never closed its thinking, so the
+    ``</think>`` is not made up for it (the text is then what the model generated, as the HF backend gives it).
     """
     content = message.get("content")
     if isinstance(content, list):  # content parts
@@ -103,6 +105,8 @@ def assemble_response(message: dict) -> str:
                      None)
     if reasoning is None or "<think>" in content:
         return content
+    if finish_reason == "length" and not content:
+        return f"<think>{reasoning}"
     return f"<think>{reasoning}</think>{content}"
 
 
@@ -235,14 +239,15 @@ class OpenAIBackend:
 
     # -- what the server is ---------------------------------------------------------------------------------
 
-    def _list_models(self) -> list:
+    def _list_models(self) -> list | None:
+        """``/v1/models``'s entries, or ``None`` when the server does not answer it (asked again next time)."""
         if self._models is None:
             try:
                 reply = self.client.get(f"{self.base_url}/models", timeout=min(self.timeout_s, 30.0))
                 reply.raise_for_status()
-                self._models = list(reply.json()["data"])
+                self._models = [m for m in reply.json()["data"] if isinstance(m, dict)]
             except Exception:
-                self._models = []
+                return None
         return self._models
 
     @property
@@ -250,6 +255,8 @@ class OpenAIBackend:
         with self._lock:
             if self._model_name is None:
                 models = self._list_models()
+                if models is None:
+                    return "default"  # unknown for now; a later call asks again
                 self._model_name = str(models[0]["id"]) if models and "id" in models[0] else "default"
             return self._model_name
 
@@ -258,7 +265,10 @@ class OpenAIBackend:
         """The server kind in use (detected on first use when constructed with ``server="auto"``)."""
         with self._lock:
             if self._server is None:
-                self._server = detect_server(self._list_models())
+                models = self._list_models()
+                if models is None:
+                    return "generic"  # unreachable for now: standard fields only; a later call asks again
+                self._server = detect_server(models)
                 self._check_video_format()
             return self._server
 
@@ -346,11 +356,13 @@ class OpenAIBackend:
             else:
                 if reply.status_code == 200:
                     try:
-                        message = reply.json()["choices"][0]["message"]
+                        choice = reply.json()["choices"][0]
+                        message = choice["message"]
                     except (ValueError, KeyError, IndexError, TypeError):
                         problem = f"malformed completion body: {reply.text[:200]!r}"
                     else:
-                        return assemble_response(message if isinstance(message, dict) else {})
+                        return assemble_response(message if isinstance(message, dict) else {},
+                                                 choice.get("finish_reason"))
                 elif reply.status_code in (408, 409, 425, 429) or reply.status_code >= 500:
                     problem = f"HTTP {reply.status_code}: {reply.text[:200]}"
                     wait = _retry_after(reply)
