@@ -247,3 +247,47 @@ def transformers_server(reasoning_model, tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a tiny random-init SAM2 (transformers' Sam2VideoModel + processor), saved like a hub checkpoint
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_sam2(tmp_path_factory) -> Path:
+    """A 128-pixel, ~1M-parameter SAM2 built from a config offline and saved with its processor: one folder both
+    ``Sam2Model`` and ``Sam2VideoModel`` load, as ``facebook/sam2.1-hiera-*`` is. Random weights, except that
+    the object-score head says "object present", so propagated masks are not all empty."""
+    import torch
+    from transformers import (Sam2ImageProcessor, Sam2VideoConfig, Sam2VideoModel, Sam2VideoProcessor,
+                              Sam2VideoVideoProcessor)
+
+    size, hidden = 128, 128  # hidden must be a multiple of the 64-channel memory (transformers' layout)
+    hiera = dict(model_type="sam2_hiera_det_model", hidden_size=8, num_attention_heads=1, image_size=[size, size],
+                 blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+                 num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4],
+                 global_attention_blocks=[3], window_positional_embedding_background_size=[4, 4])
+    config = Sam2VideoConfig(
+        vision_config=dict(backbone_config=hiera, backbone_channel_list=[64, 32, 16, 8], fpn_hidden_size=hidden,
+                           backbone_feature_sizes=[[size // 4] * 2, [size // 8] * 2, [size // 16] * 2]),
+        prompt_encoder_config=dict(hidden_size=hidden, image_size=size, patch_size=16),
+        mask_decoder_config=dict(hidden_size=hidden, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32),
+        image_size=size, memory_attention_hidden_size=hidden, memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=64, memory_attention_rope_feat_sizes=[size // 16] * 2,
+        memory_encoder_hidden_size=hidden, memory_encoder_output_channels=64, mask_downsampler_embed_dim=hidden,
+        memory_fuser_embed_dim=hidden, memory_fuser_intermediate_dim=64, memory_fuser_num_layers=1)
+    torch.manual_seed(0)
+    model = Sam2VideoModel(config).eval()
+    with torch.no_grad():
+        head = model.mask_decoder.pred_obj_score_head.proj_out
+        head.weight.zero_()
+        head.bias.fill_(10.0)
+    out = tmp_path_factory.mktemp("sam2") / "sam2-tiny"
+    model.save_pretrained(out)
+    processor = Sam2VideoProcessor(
+        image_processor=Sam2ImageProcessor(size={"height": size, "width": size},
+                                           mask_size={"height": size // 4, "width": size // 4}),
+        video_processor=Sam2VideoVideoProcessor(size={"height": size, "width": size}))
+    processor.save_pretrained(out)
+    return out

@@ -10,8 +10,9 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 _BY_TASK_HELP = "Split each benchmark into one group per task ('benchmark / task')."
-_MASK_HELP = ("Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto "
-              "(sam2 when --sam2-checkpoint is given, else grabcut).")
+_MASK_HELP = ("Mask backend for segmentation answers: grabcut (offline), sam2 (transformers' SAM2 from --sam2-model), "
+              "auto (sam2 when --sam2-model is given, else grabcut).")
+_SAM2_HELP = "SAM2 model folder or hub id (default for --mask-backend sam2: facebook/sam2.1-hiera-large)."
 _SERVER_HELP = ("Server kind, for the request fields only it accepts: vllm, sglang, transformers (transformers "
                 "serve), generic, or auto (detected from /v1/models).")
 _VIDEO_FORMAT_HELP = ("video: a video's frames as one video_url with its fps (vLLM only); images: frames as images "
@@ -19,7 +20,7 @@ _VIDEO_FORMAT_HELP = ("video: a video's frames as one video_url with its fps (vL
 
 
 def _score_and_print(console, path: Path, media_root: Path | None, *, by_task: bool, mask_backend: str,
-                     sam2_checkpoint: Path | None, sam2_config: str | None, device: str) -> dict:
+                     sam2_model: str | None, device: str) -> dict:
     """Score a predictions file with the chosen mask backend and print the table; bad input exits cleanly."""
     from onethinker.data import RecordError, read_records
     from onethinker.eval.masks import MaskError, get_mask_backend
@@ -27,7 +28,7 @@ def _score_and_print(console, path: Path, media_root: Path | None, *, by_task: b
     from onethinker.eval.score import ScoreError, prepare_items, score_items
 
     try:
-        backend = get_mask_backend(mask_backend, checkpoint=sam2_checkpoint, config=sam2_config, device=device)
+        backend = get_mask_backend(mask_backend, checkpoint=sam2_model, device=device)
         groups = prepare_items(read_records(path), source=str(path), by_task=by_task)
         results = score_items(groups, media_root, backend, source=str(path))
     except (RecordError, ScoreError, MaskError) as exc:
@@ -49,8 +50,7 @@ def score_command(
     report: Path = typer.Option(None, "--report", help="Also write a markdown report here."),
     by_task: bool = typer.Option(False, "--by-task", help=_BY_TASK_HELP),
     mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
-    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
-    sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
+    sam2_model: str = typer.Option(None, "--sam2-model", "--sam2-checkpoint", help=_SAM2_HELP),
     device: str = typer.Option("cpu", "--device", help="Device for the SAM2 mask backend."),
 ) -> None:
     """Score predictions: metrics in percent per benchmark (the `benchmark` field, else the task)."""
@@ -62,7 +62,7 @@ def score_command(
     if not predictions.is_file():
         _fail(console, f"{predictions} does not exist")
     results = _score_and_print(console, predictions, media_root, by_task=by_task, mask_backend=mask_backend,
-                               sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, device=device)
+                               sam2_model=sam2_model, device=device)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -105,8 +105,7 @@ def run_command(
     metrics_out: Path = typer.Option(None, "--metrics", help="Metrics JSON (default: OUT with .metrics.json)."),
     by_task: bool = typer.Option(False, "--by-task", help=_BY_TASK_HELP),
     mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
-    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
-    sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
+    sam2_model: str = typer.Option(None, "--sam2-model", "--sam2-checkpoint", help=_SAM2_HELP),
 ) -> None:
     """Answer a benchmark with a model (resumable), then score it and write a report beside the paper's figures."""
     from rich.console import Console
@@ -153,7 +152,7 @@ def run_command(
     if not out.exists() or out.stat().st_size == 0:
         _fail(console, "no predictions to score", code=1)
     results = _score_and_print(console, out, media_root, by_task=by_task, mask_backend=mask_backend,
-                               sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, device=device)
+                               sam2_model=sam2_model, device=device)
     metrics_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     report.write_text(markdown_report(results, title=f"{bench.name} ({model})", settings=summary.settings),
                       encoding="utf-8")
