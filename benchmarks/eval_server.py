@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=24, help="records (a mix of all twelve task kinds)")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--hf-batch-size", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--hf-batch-size", type=int, nargs="*", default=[1, 8], help="none: skip the HF rows")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--continuous-batching", action="store_true", help="start the server with it")
     args = parser.parse_args()
