@@ -265,10 +265,9 @@ class OpenAIBackend:
         """The server kind in use (detected on first use when constructed with ``server="auto"``)."""
         with self._lock:
             if self._server is None:
-                models = self._list_models()
-                if models is None:
-                    return "generic"  # unreachable for now: standard fields only; a later call asks again
-                self._server = detect_server(models)
+                # Not answering /v1/models: standard fields only, for the whole run, so every request (and the
+                # eval_settings on every row) is of one kind.
+                self._server = detect_server(self._list_models() or [])
                 self._check_video_format()
             return self._server
 
