@@ -214,6 +214,9 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def transformers_server(reasoning_model, tmp_path_factory):
     """``transformers serve`` pinned to the reasoning model, on a free loopback port, CPU; its URL."""
+    for module in ("fastapi", "uvicorn", "openai"):  # the server's own dependencies (transformers[serving])
+        pytest.importorskip(module, reason="`transformers serve` needs the serving extra: "
+                            "pip install -e '.[serving]' (.ci/run installs it)")
     import subprocess
     import sys
 
