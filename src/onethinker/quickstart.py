@@ -449,7 +449,8 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
         {"sft": results["sft"]["rewards"], "rl": results["rl"]["rewards"],
          "accuracy": {k: results[k]["accuracy"] for k in ("sft", "rl")},
          "blind": {k: results[k]["blind"] for k in ("sft", "rl")},
-         "timings": timings, "versions": library_versions()}, indent=1))
+         "timings": timings, "versions": library_versions(),
+         "plan": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(plan).items()}}, indent=1))
     return write_report(plan, results, timings)
 
 
