@@ -1,4 +1,4 @@
-"""The twelve built-in task specs. Importing this module registers them.
+"""The twelve built-in task specs. The registry registers them on its first use.
 
 Each spec says, for one task: the prompt tail (exact published wording, from :mod:`onethinker.tasks.prompts`),
 how answer text becomes a typed value, the structure reward, the accuracy reward on typed values, the
@@ -43,7 +43,6 @@ from onethinker.tasks.parsing import (
     parse_option_letter,
 )
 from onethinker.tasks.prompts import INSTRUCTIONS
-from onethinker.tasks.registry import register
 from onethinker.tasks.rouge import rouge_f_mean
 
 __all__ = ["BUILTIN_SPECS"]
@@ -522,6 +521,3 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         check_ground_truth=check_segmentation,
     ),
 )
-
-for _spec in BUILTIN_SPECS:
-    register(_spec)

@@ -336,13 +336,13 @@ def _common_checks(cfg) -> list[tuple[str, str]]:
     if d.video_fps <= 0:
         problems.append(("data.video_fps", f"must be > 0, got {d.video_fps}"))
     if d.tasks is not None:
-        from onethinker.tasks import TASKS, UnknownTaskError, task_key
+        from onethinker.tasks import UnknownTaskError, all_tasks, task_key
 
         for name in d.tasks:
             try:
                 task_key(name)
             except UnknownTaskError:
-                known = ", ".join(TASKS)
+                known = ", ".join(all_tasks())
                 problems.append(("data.tasks", f"unknown task {name!r} (known: {known})"))
     return problems
 
