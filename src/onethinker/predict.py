@@ -60,7 +60,7 @@ def predict_command(
     if spec.uses_options and not option:
         fail(f"task {key!r} needs its options: --option 'A. ...' --option 'B. ...'")
 
-    from onethinker.eval.cli import _quiet_transformers
+    from onethinker.models.loading import quiet_transformers
     from onethinker.eval.runner import eval_media
     from onethinker.eval.score import answer_text
     from onethinker.models import load_model
@@ -75,7 +75,7 @@ def predict_command(
         "images": [str(media)] if image is not None else [],
         "videos": [str(media)] if video is not None else [],
     }
-    _quiet_transformers()
+    quiet_transformers()
     with console.status("loading the model"):
         net, processor = load_model(model, dtype=dtype, device=device, trainable=False)
     with console.status("thinking"):

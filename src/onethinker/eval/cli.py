@@ -148,7 +148,9 @@ def run_command(
     else:
         if not Path(model).expanduser().exists():
             _fail(console, f"model folder {model} does not exist")
-        _quiet_transformers()
+        from onethinker.models.loading import quiet_transformers
+
+        quiet_transformers()
         backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings)
     try:
         summary = run_benchmark(bench, out, backend, media_root, limit=limit, model_label=model)
@@ -185,11 +187,3 @@ def run_command(
     if summary.failures:
         console.print(f"[yellow]{len(summary.failures)} items failed; rerun the same command to retry them[/yellow]")
         raise typer.Exit(1)
-
-
-def _quiet_transformers() -> None:
-    """No weight-loading bars or warnings from transformers under our own progress bar."""
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
