@@ -147,3 +147,22 @@ def test_a_second_registration_of_a_users_task_names_the_first(tmp_path):
             register(_spec())
     finally:
         unregister("blink count")
+
+
+def test_the_registry_stays_light_and_every_builtin_hook_resolves(tmp_path):
+    # Specs name their generator and drawing as "module:function": loading the registry imports none of
+    # the heavy layers above it (data, eval, train, torch, matplotlib).
+    got = _run('''
+        import json, sys
+        from onethinker.tasks import all_tasks
+        specs = all_tasks()
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "matplotlib", "transformers")
+                       or m.startswith(("onethinker.data", "onethinker.eval", "onethinker.train", "onethinker.viz")))
+        hooks = {k: [name for name in ("synth", "draw", "draw_times", "describe") if s.hook(name) is not None]
+                 for k, s in specs.items()}
+        print(json.dumps({"heavy": heavy, "hooks": hooks}))
+    ''', tmp_path)
+    assert got["heavy"] == []
+    assert all("synth" in names for names in got["hooks"].values())
+    assert got["hooks"]["tracking"] == ["synth", "draw", "draw_times", "describe"]
+    assert got["hooks"]["math"] == ["synth"]
