@@ -13,7 +13,10 @@ Layout of ``out_dir`` (the media root of every path in the records)::
     sft.jsonl    the same samples in ShareGPT form: messages (user prompt, assistant response) + images|videos
     media/       PNG images, MP4 videos and PNG ground-truth masks (0 background, 255 object)
 
-Record ``i`` depends only on ``(seed, split, i)``, not on ``n``. A held-out set is the same call with another
+Records cycle round-robin through the tasks; the ``j``-th record of a task depends only on ``(seed, split,
+task key, j)``: not on ``n`` and not on which other tasks exist, so registering a new task leaves every
+other task's records (and media bytes) as they were. Its media are ``media/<split>_<task>_<j>.*`` and its
+``problem_id`` is ``synth-<split>-<seed>-<task>-<j>``. A held-out set is the same call with another
 ``split`` name (an independent random stream: ``split="test"``) or another seed.
 
 Conventions: boxes and points are 0-1000 relative coordinates of the frame, times are seconds. Spatial-
@@ -636,8 +639,13 @@ def synth_tasks(keys: list[str] | None = None) -> list[str]:
     return chosen
 
 
-def _split_code(split: str) -> int:
-    return zlib.crc32(split.encode("utf-8"))
+def _split_code(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def _slug(key: str) -> str:
+    """A task key as a file-name part: ``"segmentation/image"`` -> ``"segmentation-image"``."""
+    return "-".join("".join(c if c.isalnum() else " " for c in key).split())
 
 
 def synthesize(
@@ -650,7 +658,7 @@ def synthesize(
     progress: Callable[[int], None] | None = None,
     tasks: list[str] | None = None,
 ) -> Path:
-    """Write ``n`` shapes-world records (all twelve task keys, round-robin) under ``out_dir``; return it.
+    """Write ``n`` shapes-world records (round-robin over the tasks with a generator) under ``out_dir``.
 
     ``difficulty`` in [0, 1]: more distractor shapes, smaller objects, faster motion, shorter visible spans,
     longer arithmetic and text. ``split`` names an independent random stream (``"train"``, ``"test"``, ...).
@@ -668,11 +676,12 @@ def synthesize(
     keys = synth_tasks(tasks)
     with open(root / "data.jsonl", "w", encoding="utf-8") as data, open(root / "sft.jsonl", "w", encoding="utf-8") as sft:
         for i in range(n):
-            key = keys[i % len(keys)]
+            key, j = keys[i % len(keys)], i // len(keys)  # round-robin over tasks; j-th record of its task
             spec = get_task(key)
             problem_type, generate = spec.problem_type, spec.hook("synth")
-            rng = np.random.default_rng([seed, _split_code(split), i])
-            ctx = _Context(rng, difficulty, root, f"media/{split}_{i:05d}")
+            # each task draws from its own stream, so adding a task leaves every other task's records as they were
+            rng = np.random.default_rng([seed, _split_code(split), _split_code(key), j])
+            ctx = _Context(rng, difficulty, root, f"media/{split}_{_slug(key)}_{j:05d}")
             sample = generate(ctx)
             if sample.data_type not in spec.data_types:
                 raise ValueError(f"the {key!r} generator made a {sample.data_type} sample; the task takes "
@@ -680,7 +689,7 @@ def synthesize(
             media_field = "images" if sample.data_type == "image" else "videos"
             response = f"<think>{sample.think}</think><answer>{sample.answer}</answer>"
             record = {
-                "problem_id": f"synth-{split}-{seed}-{i:05d}",
+                "problem_id": f"synth-{split}-{seed}-{_slug(key)}-{j:05d}",
                 "problem": sample.problem,
                 "problem_type": problem_type,
                 "data_type": sample.data_type,
