@@ -93,7 +93,10 @@ def test_an_installed_package_adds_its_task_through_the_entry_point_group(tmp_pa
     dist = site / "blinkpkg-0.1.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: blinkpkg\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[onethinker.tasks]\nblink = blinkpkg:SPEC\n")
+    # The module the entry point names also registers its spec on import (as docs/new_task.md's does).
+    (tmp_path / "blinkreg.py").write_text("from blinkpkg import SPEC\nfrom onethinker.tasks import register\n"
+                                          "register(SPEC)\n")
+    (dist / "entry_points.txt").write_text("[onethinker.tasks]\nblink = blinkreg:SPEC\n")
     got = _run('''
         import json
         from onethinker.tasks import task_key, all_tasks, get_task

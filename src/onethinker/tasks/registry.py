@@ -40,12 +40,15 @@ def register(spec: TaskSpec) -> TaskSpec:
 
     Safe in any order relative to the first lookup: the built-ins (and entry-point tasks) are loaded
     first, so registering never hides them. Raises :class:`DuplicateTaskError` when the key or a name
-    already belongs to a registered spec. Returns the spec, so it can be used as ``SPEC = register(...)``.
+    already belongs to another registered spec (registering the very same spec object again is a no-op).
+    Returns the spec, so it can be used as ``SPEC = register(...)``.
     """
     if not isinstance(spec, TaskSpec):
         raise TypeError(f"register() takes a TaskSpec, got {type(spec).__name__}")
     _ensure_loaded()
     origin = _origin_hint or _caller_module()
+    if TASKS.get(spec.key) is spec:  # the same object again (a module that registers on import, named by
+        return spec                  # an entry point too): nothing to do
     if spec.key in TASKS:
         raise DuplicateTaskError(
             f"task key {spec.key!r} is already registered (by {_ORIGIN[spec.key]}); "
