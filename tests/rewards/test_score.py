@@ -184,3 +184,18 @@ def test_a_failing_structure_check_is_reported_like_a_failing_accuracy():
         unregister("broken structure")
     assert result["accuracy"] == 1.0 and result["structure"] == 0.0
     assert result["reason"] == "structure: structure failed: ZeroDivisionError: spec bug"
+
+
+def test_a_task_registered_after_scoring_is_scored_and_an_unregistered_one_is_unknown_again():
+    from onethinker.tasks import Parsed, TaskSpec, register, unregister
+
+    before = score_item(item("tally", "3", "3"))
+    assert before["accuracy"] == 0.0 and "unknown problem_type 'tally'" in before["reason"]
+    register(TaskSpec(key="tally", problem_type="tally", data_types=("image",), instruction="",
+                      parse=lambda t: Parsed(t.strip()), structure=lambda a, g: 0.5,
+                      accuracy=lambda p, g: float(p == g), metric_suite="accuracy"))
+    try:
+        assert score_item(item("tally", "3", "3"))["accuracy"] == 1.0
+    finally:
+        unregister("tally")
+    assert "unknown problem_type 'tally'" in score_item(item("tally", "3", "3"))["reason"]

@@ -23,6 +23,7 @@ from typing import Any
 from onethinker.tasks.answer import read_response
 from onethinker.tasks.base import TaskSpec
 from onethinker.tasks.registry import UnknownTaskError, get_task, strip_answer_tags, task_key
+from onethinker.tasks.registry import on_change as on_task_registry_change
 
 __all__ = ["DEFAULT_FORMAT_WEIGHT", "STRUCTURE_MAX", "clear_caches", "reward_range", "score_batch", "score_item"]
 
@@ -77,6 +78,14 @@ def _structure(key: str, answer: str, gt_text: str) -> tuple[float, str | None]:
         return 0.0, "structure is not finite"
     value = min(STRUCTURE_MAX, max(0.0, value))
     return value, None if value > 0.0 else "answer does not have the task's structure"
+
+
+def _clear_task_caches() -> None:
+    for fn in (_resolve, _ground_truth, _accuracy, _structure):
+        fn.cache_clear()
+
+
+on_task_registry_change(_clear_task_caches)  # a task registered or removed later must not meet stale entries
 
 
 def reward_range(part: str, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> tuple[float, float]:

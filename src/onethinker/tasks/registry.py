@@ -10,6 +10,7 @@ taken is refused with an error naming both.
 
 from __future__ import annotations
 
+import sys
 from importlib import metadata
 from types import ModuleType
 
@@ -22,6 +23,18 @@ _ORIGIN: dict[str, str] = {}  # key -> where it was registered from, for duplica
 ENTRY_POINT_GROUP = "onethinker.tasks"
 _state = "empty"  # "empty" -> "loading" (built-ins, then entry points) -> "ready"
 _origin_hint: str | None = None
+_LISTENERS: list = []
+
+
+def on_change(callback) -> None:
+    """Call ``callback()`` after every :func:`register` / :func:`unregister` (caches keyed by task name,
+    such as the rewards', drop what they memoised)."""
+    _LISTENERS.append(callback)
+
+
+def _changed() -> None:
+    for callback in _LISTENERS:
+        callback()
 
 
 class UnknownTaskError(KeyError):
@@ -66,6 +79,7 @@ def register(spec: TaskSpec) -> TaskSpec:
     _ORIGIN[spec.key] = origin
     for name in names:
         _ALIASES[name] = spec.key
+    _changed()
     return spec
 
 
@@ -78,12 +92,11 @@ def unregister(key: str) -> TaskSpec:
     _ORIGIN.pop(key, None)
     for name in [n for n, k in _ALIASES.items() if k == key]:
         del _ALIASES[name]
+    _changed()
     return spec
 
 
 def _caller_module() -> str:
-    import sys
-
     frame = sys._getframe(2)
     return frame.f_globals.get("__name__", "?")
 
@@ -162,6 +175,9 @@ def _ensure_loaded() -> None:
 
 def _load_entry_point(entry: metadata.EntryPoint) -> None:
     where = f"entry point {entry.name!r} = {entry.value!r} in group {ENTRY_POINT_GROUP!r}"
+    importing = sys.modules.get(entry.module)
+    if importing is not None and getattr(getattr(importing, "__spec__", None), "_initializing", False):
+        return  # that module is being imported right now and registers its tasks itself when it gets there
     try:
         target = entry.load()
     except Exception as err:
