@@ -56,11 +56,11 @@ class QuickstartPlan:
     sft_steps: int = 300
     sft_batch: int = 16
     sft_lr: float = 3e-3
-    rl_steps: int = 40
+    rl_steps: int = 20
     rl_prompts: int = 12
     rl_n: int = 4
-    rl_lr: float = 1e-4
-    rl_mini: int = 6
+    rl_lr: float = 2e-5
+    rl_mini: int = 12
     max_new_tokens: int = 160
     eval_temperature: float = 0.0
     seed: int = 0

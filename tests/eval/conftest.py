@@ -67,6 +67,7 @@ class StandInServer:
                 pass
 
             def _send(self, status: int, payload: dict, headers: dict | None = None):
+                self._leave()  # the answer is decided: the client may send its next request as soon as it reads it
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -75,6 +76,12 @@ class StandInServer:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _leave(self):
+                if getattr(self, "counted", False):
+                    self.counted = False
+                    with server.lock:
+                        server.in_flight -= 1
 
             def do_GET(self):
                 if self.path.rstrip("/") == "/v1/models":
@@ -91,6 +98,7 @@ class StandInServer:
                     server.attempts[key] += 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self.counted = True
                 try:
                     time.sleep(0.02)  # let concurrent requests overlap
                     action = server.plan(key, attempt)
@@ -108,8 +116,7 @@ class StandInServer:
                                      "choices": [{"index": 0, "finish_reason": "stop",
                                                   "message": {"role": "assistant", "content": text}}]})
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    self._leave()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -131,22 +138,23 @@ class StandInServer:
         return out
 
 
-def decode_data_url_jpeg(url: str):
-    """Decode one ``data:image/jpeg;base64,...`` URL to a PIL image (asserting its form)."""
+def decode_data_url(url: str, kind: str = "png"):
+    """Decode one ``data:image/<kind>;base64,...`` URL to a PIL image (asserting its form)."""
     from PIL import Image
 
     head, payload = url.split(",", 1)
-    assert head == "data:image/jpeg;base64"
+    assert head == f"data:image/{kind};base64"
     return Image.open(io.BytesIO(base64.b64decode(payload)))
 
 
-def reference_answers(bench: Path, media_root: Path) -> dict[str, str]:
+def reference_answers(bench: Path, media_root: Path, server: str = "generic") -> dict[str, str]:
     """Request key -> the record's reference response (``sft_response``), for a stand-in server that answers
-    correctly; keys come from the same request builder the backend uses (deterministic JPEG encoding)."""
+    correctly; keys come from the same request builder the backend uses (deterministic encoding) for that
+    server kind (vLLM gets a video as one ``video_url``, the others as frames)."""
     from onethinker.data import read_records
     from onethinker.eval.runner import OpenAIBackend
 
-    builder = OpenAIBackend("http://127.0.0.1:9")
+    builder = OpenAIBackend("http://127.0.0.1:9", server=server)
     try:
         return {prompt_key(builder.messages(record, media_root)[0]): record.extra("sft_response")
                 for _, record in read_records(bench)}
@@ -157,3 +165,132 @@ def reference_answers(bench: Path, media_root: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def canned_answers(heldout) -> dict[str, str]:
     return reference_answers(heldout / "data.jsonl", heldout)
+
+
+@pytest.fixture(scope="session")
+def vllm_answers(heldout) -> dict[str, str]:
+    return reference_answers(heldout / "data.jsonl", heldout, "vllm")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a real `transformers serve` (pip install 'onethinker[serving]') with a tiny model that has learned the format
+# ----------------------------------------------------------------------------------------------------------
+
+# The budgets the reasoning model below is trained at, and evaluated at (eval run's media options).
+SMALL_MEDIA = {"image_max_pixels": 4096, "image_min_pixels": 1024, "video_max_pixels": 1024,
+               "video_min_pixels": 1024, "video_max_frames": 4}
+
+
+def media_options() -> list[str]:
+    return ["--image-max-pixels", "4096", "--image-min-pixels", "1024", "--video-max-pixels", "1024",
+            "--video-min-pixels", "1024", "--max-frames", "4"]
+
+
+@pytest.fixture(scope="session")
+def reasoning_model(tiny_model, heldout, tmp_path_factory) -> Path:
+    """The tiny model after a short SFT on the held-out split's reference responses: its greedy answers start
+    with ``<think>`` and depend on the media (a random model only repeats one token). ~20 s on one core."""
+    from onethinker.train.config import SFTConfig, load_config
+    from onethinker.train.sft import SFTTrainer
+
+    out = tmp_path_factory.mktemp("reasoning")
+    media = [f"data.{k}={v}" for k, v in SMALL_MEDIA.items()]
+    cfg = load_config(SFTConfig, None, [
+        f"model.path={tiny_model}", f"data.train_file={heldout / 'data.jsonl'}", f"data.media_root={heldout}",
+        *media, f"trainer.output_dir={out}", "trainer.tensorboard=false", "trainer.threads=1",
+        "trainer.max_steps=120", "trainer.batch_size=4", "trainer.micro_batch_size=4", "optim.lr=3e-3",
+        "optim.warmup_ratio=0", "optim.scheduler=constant"])
+    return Path(SFTTrainer(cfg).train())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def transformers_server(reasoning_model, tmp_path_factory):
+    """``transformers serve`` pinned to the reasoning model, on a free loopback port, CPU; its URL."""
+    for module in ("fastapi", "uvicorn", "openai"):  # the server's own dependencies (transformers[serving])
+        pytest.importorskip(module, reason="`transformers serve` needs the serving extra: "
+                            "pip install -e '.[serving]' (.ci/run installs it)")
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(reasoning_model),
+               "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"]
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"transformers serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"transformers serve did not come up in 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a tiny random-init SAM2 (transformers' Sam2VideoModel + processor), saved like a hub checkpoint
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_sam2(tmp_path_factory) -> Path:
+    """A 128-pixel, ~1M-parameter SAM2 built from a config offline and saved with its processor: one folder both
+    ``Sam2Model`` and ``Sam2VideoModel`` load, as ``facebook/sam2.1-hiera-*`` is. Random weights, except that
+    the object-score head says "object present", so propagated masks are not all empty."""
+    import torch
+    from transformers import (Sam2ImageProcessor, Sam2VideoConfig, Sam2VideoModel, Sam2VideoProcessor,
+                              Sam2VideoVideoProcessor)
+
+    size, hidden = 128, 128  # hidden must be a multiple of the 64-channel memory (transformers' layout)
+    hiera = dict(model_type="sam2_hiera_det_model", hidden_size=8, num_attention_heads=1, image_size=[size, size],
+                 blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+                 num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4],
+                 global_attention_blocks=[3], window_positional_embedding_background_size=[4, 4])
+    config = Sam2VideoConfig(
+        vision_config=dict(backbone_config=hiera, backbone_channel_list=[64, 32, 16, 8], fpn_hidden_size=hidden,
+                           backbone_feature_sizes=[[size // 4] * 2, [size // 8] * 2, [size // 16] * 2]),
+        prompt_encoder_config=dict(hidden_size=hidden, image_size=size, patch_size=16),
+        mask_decoder_config=dict(hidden_size=hidden, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32),
+        image_size=size, memory_attention_hidden_size=hidden, memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=64, memory_attention_rope_feat_sizes=[size // 16] * 2,
+        memory_encoder_hidden_size=hidden, memory_encoder_output_channels=64, mask_downsampler_embed_dim=hidden,
+        memory_fuser_embed_dim=hidden, memory_fuser_intermediate_dim=64, memory_fuser_num_layers=1)
+    torch.manual_seed(0)
+    model = Sam2VideoModel(config).eval()
+    with torch.no_grad():
+        head = model.mask_decoder.pred_obj_score_head.proj_out
+        head.weight.zero_()
+        head.bias.fill_(10.0)
+    out = tmp_path_factory.mktemp("sam2") / "sam2-tiny"
+    model.save_pretrained(out)
+    processor = Sam2VideoProcessor(
+        image_processor=Sam2ImageProcessor(size={"height": size, "width": size},
+                                           mask_size={"height": size // 4, "width": size // 4}),
+        video_processor=Sam2VideoVideoProcessor(size={"height": size, "width": size}))
+    processor.save_pretrained(out)
+    return out

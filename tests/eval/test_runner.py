@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from onethinker.cli import app
 from onethinker.eval.runner import GenerationSettings, OpenAIBackend, ServerError, run_benchmark
 
-from .conftest import StandInServer, decode_data_url_jpeg
+from .conftest import StandInServer, decode_data_url
 
 runner = CliRunner()
 
@@ -26,26 +26,29 @@ def _backend(url, **kwargs):
     return OpenAIBackend(url, **{**defaults, **kwargs})
 
 
-def test_openai_backend_end_to_end_with_inline_media_and_a_report(heldout, canned_answers, tmp_path):
+def test_openai_backend_end_to_end_with_inline_media_and_a_report(heldout, vllm_answers, tmp_path):
     out = tmp_path / "pred.jsonl"
-    with StandInServer(canned_answers) as server:
+    with StandInServer(vllm_answers) as server:
         result = runner.invoke(app, ["eval", "run", "--model", server.url, "--bench", str(heldout / "data.jsonl"),
                                      "--media-root", str(heldout), "--out", str(out), "--concurrency", "3",
-                                     "--max-new-tokens", "64", "--by-task"])
+                                     "--max-new-tokens", "64", "--by-task", "--server", "vllm"])
     assert result.exit_code == 0, result.output
     rows = _lines(out)
     assert len(rows) == 12 and all(r["response"] == r["sft_response"] for r in rows)
     assert server.max_in_flight <= 3
-    # media went inline: images as JPEG data URLs, videos as one video_url of comma-separated JPEG frames
+    # media went inline: images as PNG data URLs, videos as one video_url of comma-separated JPEG frames
     parts = [p for body in server.bodies for m in body["messages"] for p in m["content"] if isinstance(p, dict)]
     images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
     videos = [p["video_url"]["url"] for p in parts if p["type"] == "video_url"]
     assert len(images) == 8 and len(videos) == 4  # 8 image tasks, 4 video tasks in the split
-    assert decode_data_url_jpeg(images[0]).size[0] > 0
+    assert decode_data_url(images[0]).size[0] % 32 == 0  # resized here to the vision factor, losslessly sent
     head, frames = videos[0].split(",", 1)
     assert head == "data:video/jpeg;base64" and len(frames.split(",")) > 1
     assert all(body["model"] == "stand-in" and body["temperature"] == 0.0 for body in server.bodies)
-    assert any("mm_processor_kwargs" in body for body in server.bodies)
+    # vLLM's processor is told to keep our sizes, and a video's sampling fps (its frames are already sampled)
+    assert all(body["mm_processor_kwargs"]["do_resize"] is False for body in server.bodies)
+    assert all(body["mm_processor_kwargs"]["fps"] == 2.0 for body in server.bodies
+               if any(p.get("type") == "video_url" for m in body["messages"] for p in m["content"]))
     metrics = json.loads((tmp_path / "pred.metrics.json").read_text())
     assert len(metrics) == 12
     for group, values in metrics.items():  # reference answers score 100 everywhere masks are not involved
@@ -63,6 +66,7 @@ def test_video_frames_can_go_as_separate_images(heldout, canned_answers, tmp_pat
     assert summary.written == 12
     kinds = {p["type"] for b in server.bodies for m in b["messages"] for p in m["content"]}
     assert "video_url" not in kinds and not any("mm_processor_kwargs" in b for b in server.bodies)
+    assert backend.server == "generic"  # the stand-in's /v1/models names no known server
 
 
 def test_flaky_server_is_retried_until_every_item_is_answered(heldout, canned_answers, tmp_path):
@@ -184,3 +188,69 @@ def test_score_cli_writes_metrics_and_report(heldout, tmp_path):
     assert metrics["shapes-world / spatial-temporal grounding"]["m_vIoU"] == 100.0
     assert metrics["shapes-world / segmentation/video"]["J&F"] > 60.0  # GrabCut propagation from the keyframe
     assert (tmp_path / "r.md").read_text().startswith("# pred.jsonl")
+
+
+@pytest.mark.parametrize("message, finish, expected", [
+    ({"content": "<answer>A</answer>", "reasoning_content": "look"}, "stop", "<think>look</think><answer>A</answer>"),
+    ({"content": "<answer>A</answer>", "reasoning": "look"}, "stop", "<think>look</think><answer>A</answer>"),
+    ({"content": "<think>x</think><answer>A</answer>", "reasoning_content": "x"}, "stop",
+     "<think>x</think><answer>A</answer>"),  # already whole: left alone
+    ({"content": None, "reasoning_content": "cut off mid"}, "length", "<think>cut off mid"),  # never closed
+    ({"content": "<answer>B</answer>"}, "stop", "<answer>B</answer>"),  # no reasoning field: nothing invented
+    ({"content": [{"type": "text", "text": "<answer>C</answer>"}], "reasoning_content": ""}, "stop",
+     "<think></think><answer>C</answer>"),
+])
+def test_reasoning_split_off_by_a_server_is_put_back_in_think(message, finish, expected):
+    from onethinker.eval.runner import assemble_response
+
+    assert assemble_response(message, finish) == expected
+
+
+def test_server_kind_is_detected_from_the_model_listing():
+    from onethinker.eval.runner import detect_server
+
+    assert detect_server([{"id": "m", "owned_by": "vllm"}]) == "vllm"
+    assert detect_server([{"id": "m", "owned_by": "sglang"}]) == "sglang"
+    assert detect_server([{"id": "m", "owned_by": "local", "status": {"value": "loaded"}}]) == "transformers"
+    assert detect_server([{"id": "gpt", "owned_by": "openai"}]) == "generic"
+
+
+def test_a_rerun_with_other_settings_into_the_same_file_is_refused(heldout, canned_answers, tmp_path):
+    from onethinker.eval.runner import SettingsMismatch, eval_media
+
+    out = tmp_path / "p.jsonl"
+    with StandInServer(canned_answers) as server:
+        run_benchmark(heldout / "data.jsonl", out, _backend(server.url), heldout, show_progress=False, limit=2)
+        with pytest.raises(SettingsMismatch, match=r"p.jsonl:1: eval_settings: .*media"):
+            run_benchmark(heldout / "data.jsonl", out, _backend(server.url, media=eval_media(video_fps=1.0)),
+                          heldout, show_progress=False)
+    rows = _lines(out)
+    assert len(rows) == 2 and rows[0]["eval_settings"]["media"]["video_fps"] == 2.0
+
+
+def test_media_options_default_to_the_paper_and_reach_the_request(heldout, canned_answers, tmp_path):
+    from onethinker.eval.runner import eval_media
+
+    paper = eval_media()
+    assert (paper.image_max_pixels, paper.video_max_pixels, paper.video_fps, paper.video_max_frames) == (
+        1024 * 32 * 32, 256 * 32 * 32, 2.0, 128)
+    with pytest.raises(ValueError, match="image_min_pixels .* above"):
+        eval_media(image_min_pixels=8192, image_max_pixels=4096)
+    with StandInServer(canned_answers) as server:
+        result = runner.invoke(app, ["eval", "run", "--model", server.url, "--bench", str(heldout / "data.jsonl"),
+                                     "--media-root", str(heldout), "--out", str(tmp_path / "p.jsonl"),
+                                     "--limit", "7", "--image-max-pixels", "2048", "--image-min-pixels", "1024",
+                                     "--video-max-pixels", "1024", "--video-min-pixels", "1024",
+                                     "--max-frames", "4", "--fps", "2"])
+    assert result.exit_code == 0, result.output
+    frame_counts = []
+    for body in server.bodies:  # the stand-in is a generic server: a video goes as its frames, as images
+        urls = [p["image_url"]["url"] for m in body["messages"] for p in m["content"] if p["type"] == "image_url"]
+        sizes = [decode_data_url(u).size for u in urls]
+        video = len(urls) > 1
+        frame_counts.append(len(urls))
+        assert all(w * h <= (1024 if video else 2048) and w % 32 == 0 and h % 32 == 0 for w, h in sizes), sizes
+    assert max(frame_counts) == 4  # the 7th record, a 3 s video (6 frames at 2 fps), capped at 4
+    media = _lines(tmp_path / "p.jsonl")[0]["eval_settings"]["media"]
+    assert media == {"image_min_pixels": 1024, "image_max_pixels": 2048, "video_fps": 2.0, "video_max_frames": 4,
+                     "video_min_pixels": 1024, "video_max_pixels": 1024}

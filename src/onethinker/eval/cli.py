@@ -14,11 +14,17 @@ _BLIND_PRED_HELP = ("Predictions of the same benchmark with media swapped (eval 
                     "per task with right vs swapped media and write PRED.blind.json.")
 _BLIND_HELP = ("Blind control: answer the benchmark again with each record's media swapped for another record's "
                "of the same task; print and write accuracy per task with right vs swapped media.")
-_MASK_HELP = "Mask backend for segmentation answers: grabcut (offline), sam2 (needs --sam2-checkpoint), auto."
+_MASK_HELP = ("Mask backend for segmentation answers: grabcut (offline), sam2 (transformers' SAM2 from --sam2-model), "
+              "auto (sam2 when --sam2-model is given, else grabcut).")
+_SAM2_HELP = "SAM2 model folder or hub id (default for --mask-backend sam2: facebook/sam2.1-hiera-large)."
+_SERVER_HELP = ("Server kind, for the request fields only it accepts: vllm, sglang, transformers (transformers "
+                "serve), generic, or auto (detected from /v1/models).")
+_VIDEO_FORMAT_HELP = ("video: a video's frames as one video_url with its fps (vLLM only); images: frames as images "
+                      "(any server). Default: video for vLLM, else images.")
 
 
 def _score_and_print(console, path: Path, media_root: Path | None, *, by_task: bool, mask_backend: str,
-                     sam2_checkpoint: Path | None, sam2_config: str | None, device: str) -> dict:
+                     sam2_model: str | None, device: str) -> dict:
     """Score a predictions file with the chosen mask backend and print the table; bad input exits cleanly."""
     from onethinker.data import RecordError, read_records
     from onethinker.eval.masks import MaskError, get_mask_backend
@@ -26,7 +32,7 @@ def _score_and_print(console, path: Path, media_root: Path | None, *, by_task: b
     from onethinker.eval.score import ScoreError, prepare_items, score_items
 
     try:
-        backend = get_mask_backend(mask_backend, checkpoint=sam2_checkpoint, config=sam2_config, device=device)
+        backend = get_mask_backend(mask_backend, checkpoint=sam2_model, device=device)
         groups = prepare_items(read_records(path), source=str(path), by_task=by_task)
         results = score_items(groups, media_root, backend, source=str(path))
     except (RecordError, ScoreError, MaskError) as exc:
@@ -68,8 +74,7 @@ def score_command(
     report: Path = typer.Option(None, "--report", help="Also write a markdown report here."),
     by_task: bool = typer.Option(False, "--by-task", help=_BY_TASK_HELP),
     mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
-    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
-    sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
+    sam2_model: str = typer.Option(None, "--sam2-model", "--sam2-checkpoint", help=_SAM2_HELP),
     device: str = typer.Option("cpu", "--device", help="Device for the SAM2 mask backend."),
     blind_pred: Path = typer.Option(None, "--blind-pred", help=_BLIND_PRED_HELP),
 ) -> None:
@@ -82,7 +87,7 @@ def score_command(
     if not predictions.is_file():
         _fail(console, f"{predictions} does not exist")
     results = _score_and_print(console, predictions, media_root, by_task=by_task, mask_backend=mask_backend,
-                               sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, device=device)
+                               sam2_model=sam2_model, device=device)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -112,15 +117,22 @@ def run_command(
     retries: int = typer.Option(4, "--retries", help="Retries per request after the first attempt (server)."),
     served_model: str = typer.Option(None, "--served-model", help="Model name on the server (default: ask it)."),
     api_key: str = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token for the server."),
-    video_format: str = typer.Option("video", "--video-format",
-                                     help="video: frames as one video_url (vLLM); images: frames as images."),
+    server: str = typer.Option("auto", "--server", help=_SERVER_HELP),
+    video_format: str = typer.Option(None, "--video-format", help=_VIDEO_FORMAT_HELP),
+    fps: float = typer.Option(None, "--fps", help="Video frames sampled per second (paper: 2)."),
+    max_frames: int = typer.Option(None, "--max-frames", help="At most this many frames per video (paper: 128)."),
+    image_max_pixels: int = typer.Option(None, "--image-max-pixels", help="Pixel budget per image (paper: 1048576)."),
+    image_min_pixels: int = typer.Option(None, "--image-min-pixels", help="Smaller images are upscaled (4096)."),
+    video_max_pixels: int = typer.Option(None, "--video-max-pixels", help="Pixel budget per frame (paper: 262144)."),
+    video_min_pixels: int = typer.Option(None, "--video-min-pixels", help="Smaller frames are upscaled (4096)."),
+    vision_factor: int = typer.Option(32, "--vision-factor",
+                                      help="Server: sides rounded to multiples of this (32 Qwen3-VL, 28 Qwen2.5-VL)."),
     limit: int = typer.Option(None, "--limit", help="Only the first N records."),
     report: Path = typer.Option(None, "--report", help="Markdown report (default: OUT with .md)."),
     metrics_out: Path = typer.Option(None, "--metrics", help="Metrics JSON (default: OUT with .metrics.json)."),
     by_task: bool = typer.Option(False, "--by-task", help=_BY_TASK_HELP),
     mask_backend: str = typer.Option("auto", "--mask-backend", help=_MASK_HELP),
-    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
-    sam2_config: str = typer.Option(None, "--sam2-config", help="SAM2 model config (inferred from the file name)."),
+    sam2_model: str = typer.Option(None, "--sam2-model", "--sam2-checkpoint", help=_SAM2_HELP),
     blind: bool = typer.Option(False, "--blind", help=_BLIND_HELP),
     blind_seed: int = typer.Option(0, "--blind-seed", help="Seed of the media swap (--blind)."),
 ) -> None:
@@ -129,7 +141,8 @@ def run_command(
 
     from onethinker.data import RecordError
     from onethinker.eval.report import markdown_report
-    from onethinker.eval.runner import GenerationSettings, HFBackend, OpenAIBackend, is_url, run_benchmark
+    from onethinker.eval.runner import GenerationSettings, HFBackend, OpenAIBackend, eval_media, is_url, \
+        run_benchmark
 
     console = Console()
     if not bench.is_file():
@@ -138,20 +151,24 @@ def run_command(
     report = report or out.with_suffix(".md")
     metrics_out = metrics_out or out.with_suffix(".metrics.json")
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
-    if is_url(model):
-        try:
-            backend = OpenAIBackend(model, model_name=served_model, api_key=api_key, concurrency=concurrency,
-                                    timeout_s=timeout, max_retries=retries, settings=settings,
-                                    video_format=video_format)
-        except ValueError as exc:
-            _fail(console, str(exc))
-    else:
-        if not Path(model).expanduser().exists():
-            _fail(console, f"model folder {model} does not exist")
-        from onethinker.models.loading import quiet_transformers
+    try:
+        media = eval_media(video_fps=fps, video_max_frames=max_frames, image_max_pixels=image_max_pixels,
+                           image_min_pixels=image_min_pixels, video_max_pixels=video_max_pixels,
+                           video_min_pixels=video_min_pixels)
+        if is_url(model):
+            backend = OpenAIBackend(model, model_name=served_model, api_key=api_key, server=server,
+                                    concurrency=concurrency, timeout_s=timeout, max_retries=retries,
+                                    settings=settings, media=media, factor=vision_factor, video_format=video_format)
+        else:
+            if not Path(model).expanduser().exists():
+                _fail(console, f"model folder {model} does not exist")
+            from onethinker.models.loading import quiet_transformers
 
-        quiet_transformers()
-        backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings)
+            quiet_transformers()
+            backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings,
+                                media=media)
+    except ValueError as exc:  # an unknown --server or --video-format, a budget out of range
+        _fail(console, str(exc))
     try:
         summary = run_benchmark(bench, out, backend, media_root, limit=limit, model_label=model)
         if blind:  # the same records again, each with another record's media of its task
@@ -163,8 +180,8 @@ def run_command(
             blind_summary = run_benchmark(swapped_bench, blind_out, backend, media_root, limit=limit,
                                           model_label=model)
             summary.failures += blind_summary.failures
-    except RecordError as exc:
-        _fail(console, str(exc))
+    except (RecordError, ValueError) as exc:  # a malformed benchmark; settings other than the file's; a
+        _fail(console, str(exc))              # video format the detected server does not take
     finally:
         if hasattr(backend, "close"):
             backend.close()
@@ -175,9 +192,10 @@ def run_command(
     if not out.exists() or out.stat().st_size == 0:
         _fail(console, "no predictions to score", code=1)
     results = _score_and_print(console, out, media_root, by_task=by_task, mask_backend=mask_backend,
-                               sam2_checkpoint=sam2_checkpoint, sam2_config=sam2_config, device=device)
+                               sam2_model=sam2_model, device=device)
     metrics_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    report.write_text(markdown_report(results, title=f"{bench.name} ({model})"), encoding="utf-8")
+    report.write_text(markdown_report(results, title=f"{bench.name} ({model})", settings=summary.settings),
+                      encoding="utf-8")
     console.print(f"metrics: [bold]{metrics_out}[/bold]  report: [bold]{report}[/bold]")
     if blind:
         from onethinker.eval.blind import blind_markdown

@@ -6,8 +6,8 @@ A segmentation answer is a prompt (one box, positive and negative points, and fo
 
 - :class:`GrabCutBackend`: dependency-free (OpenCV GrabCut seeded by the box and the points; in a video the
   keyframe mask is propagated frame by frame forwards and backwards, each frame seeded by its neighbour's mask).
-- :class:`onethinker.eval.sam2_backend.SAM2Backend`: SAM2 from a local checkpoint (``pip install
-  onethinker[sam2]``), the segmenter the paper evaluates with.
+- :class:`onethinker.eval.sam2_backend.SAM2Backend`: SAM2 through transformers (``Sam2Model`` /
+  ``Sam2VideoModel``) from a model folder or hub id, the segmenter the paper evaluates with.
 
 Masks are stored as COCO RLE (``{"size": [h, w], "counts": str}``) or as PNG files (0 background, non-zero
 object).
@@ -309,24 +309,20 @@ def get_mask_backend(
     name: str = "auto",
     *,
     checkpoint: str | Path | None = None,
-    config: str | None = None,
     device: str = "cpu",
 ) -> MaskBackend:
-    """A mask backend by name: ``"grabcut"``, ``"sam2"`` (needs ``checkpoint``), or ``"auto"`` (SAM2 when a
-    checkpoint is given and the ``sam2`` package imports, else GrabCut)."""
+    """A mask backend by name: ``"grabcut"``; ``"sam2"`` (transformers' SAM2 from ``checkpoint``: a model folder
+    or a hub id, by default ``facebook/sam2.1-hiera-large``); or ``"auto"`` (SAM2 when ``checkpoint`` is
+    given, else GrabCut, which needs no weights)."""
     name = name.lower()
     if name == "grabcut":
         return GrabCutBackend()
     if name in ("sam2", "auto"):
-        if checkpoint is None:
-            if name == "sam2":
-                raise MaskError("the sam2 mask backend needs a local checkpoint path (--sam2-checkpoint)")
-            return GrabCutBackend()
-        from onethinker.eval.sam2_backend import SAM2Backend, sam2_available
+        from onethinker.eval.sam2_backend import DEFAULT_MODEL, SAM2Backend
 
-        if not sam2_available():
-            if name == "sam2":
-                raise MaskError("the sam2 package is not installed: pip install 'onethinker[sam2]'")
-            return GrabCutBackend()
-        return SAM2Backend(checkpoint, config=config, device=device)
+        if checkpoint is None:
+            if name == "auto":
+                return GrabCutBackend()
+            checkpoint = DEFAULT_MODEL
+        return SAM2Backend(checkpoint, device=device)
     raise MaskError(f"unknown mask backend {name!r} (choose grabcut, sam2 or auto)")

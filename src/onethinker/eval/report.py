@@ -9,15 +9,21 @@ from onethinker.eval.reference import PAPER, references_for
 COUNT_KEYS = ("n", "unparseable")
 
 
-def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | None = None) -> str:
+def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | None = None,
+                    settings: Mapping | None = None) -> str:
     """One ``###`` section per group: ``| metric | ours | paper |`` plus the record and failure counts.
 
     ``results`` is what :func:`onethinker.eval.score_predictions` returns. A paper figure whose metric name
-    is unconfirmed is marked with a dagger and explained under its table.
+    is unconfirmed is marked with a dagger and explained under its table. ``settings`` (the ``eval_settings``
+    of ``eval run``: backend, decoding, media budgets) are listed first, so the report says how to reproduce it.
     """
     lines: list[str] = []
     if title:
         lines += [f"# {title}", ""]
+    if settings:
+        lines += ["### settings", "", "| setting | value |", "| --- | --- |"]
+        lines += [f"| {name} | `{value}` |" for name, value in _flatten(settings)]
+        lines.append("")
     for group, metrics in results.items():
         refs = references_for(group)
         header = ["| metric | ours |", "| --- | ---: |"]
@@ -40,6 +46,16 @@ def markdown_report(results: Mapping[str, Mapping[str, float]], *, title: str | 
         lines += ["", f"{n} records, {bad} unparseable responses (scored as failures)."]
         lines += [""] + [f"† {', '.join(names)}: {note}" for note, names in notes.items()] + ([""] if notes else [])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _flatten(settings: Mapping, prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for name, value in settings.items():
+        if isinstance(value, Mapping):
+            rows += _flatten(value, f"{prefix}{name}.")
+        else:
+            rows.append((f"{prefix}{name}", value))
+    return rows
 
 
 def print_report(results: Mapping[str, Mapping[str, float]], console=None) -> None:

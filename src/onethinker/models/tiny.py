@@ -78,9 +78,10 @@ class TinySpec:
             splits words first, like GPT-2 and the anchor benchmark's tokenizer.
         image_mean / image_std: the processor's per-channel normalisation (images and video frames); give a
             corpus' own statistics (:func:`pixel_statistics`) so its background maps to about zero.
-        vision_init_std: standard deviation of the vision tower's random weights (the text model keeps 0.02).
-            A wider init gives visual tokens that differ clearly from patch to patch, which a frozen random tower
-            then hands to the language model as usable features.
+        vision_init_std: standard deviation of the vision tower's input and output layers (patch embedding,
+            position embedding, mergers); its transformer blocks and the text model keep 0.02. A wider init gives
+            visual tokens that differ clearly from patch to patch, while the gentle blocks stay close to the
+            identity and keep each token about its own place in the image.
     """
 
     vocab_size: int = 1024
@@ -184,6 +185,17 @@ def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 102
     if ids != list(range(len(SPECIAL_TOKENS))):  # the config below relies on these ids
         raise RuntimeError(f"special tokens got ids {ids}, expected 0..{len(SPECIAL_TOKENS) - 1}")
     return hf
+
+
+def _widen_vision_io(model, std: float) -> None:
+    import torch
+
+    visual = model.model.visual
+    with torch.no_grad():
+        for part in (visual.patch_embed, visual.pos_embed, visual.merger, visual.deepstack_merger_list):
+            for module in part.modules():
+                if isinstance(module, (torch.nn.Linear, torch.nn.Conv3d, torch.nn.Embedding)):
+                    module.weight.normal_(0.0, std)
 
 
 def pixel_statistics(corpus: str | Path, *, limit: int = 256) -> tuple[tuple[float, float, float],
@@ -304,7 +316,6 @@ def build_tiny(
             out_hidden_size=spec.hidden_size,  # must equal the text width
             num_position_embeddings=256,
             deepstack_visual_indexes=[0],
-            initializer_range=spec.vision_init_std,
         ),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -314,6 +325,7 @@ def build_tiny(
     )
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config)
+    _widen_vision_io(model, spec.vision_init_std)
     banned = [ids[t] for t in SPECIAL_TOKENS if t != "<|im_end|>"]
     model.generation_config.update(
         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=None,
