@@ -79,8 +79,9 @@ def test_drawing_a_segmentation_answer_paints_the_mask_inside_the_box(shapes, tm
     row = rows[("segmentation", "image")]
     value = parse_ground_truth("segmentation/image", row["answer"]).value
     plain, painted = tmp_path / "plain.png", tmp_path / "painted.png"
-    draw_answer(root / row["images"][0], "image", value, plain)
-    draw_answer(root / row["images"][0], "image", value, painted, mask_backend=GrabCutBackend())
+    draw_answer(root / row["images"][0], "image", value, plain, task="segmentation/image")
+    draw_answer(root / row["images"][0], "image", value, painted, task="segmentation/image",
+                mask_backend=GrabCutBackend())
     a = np.asarray(Image.open(plain).convert("RGB"), dtype=int)
     b = np.asarray(Image.open(painted).convert("RGB"), dtype=int)
     assert a.shape == b.shape and np.abs(a - b).sum(axis=2).astype(bool).mean() > 0.005  # the overlay shows
@@ -88,6 +89,6 @@ def test_drawing_a_segmentation_answer_paints_the_mask_inside_the_box(shapes, tm
 
 def test_describe_reads_typed_answers():
     tracking = parse_ground_truth("tracking", '{"boxes": {"1": [1, 2, 3, 4], "2": [1, 2, 3, 4]}}').value
-    assert describe(tracking) == "2 boxes at seconds [1, 2]"
+    assert describe(tracking, "tracking") == "2 boxes at seconds [1, 2]"
     span = parse_ground_truth("temporal grounding", '{"time": [1.5, 4]}').value
-    assert describe(span) == "(1.5, 4.0)"
+    assert describe(span, "temporal grounding") == "(1.5, 4.0)"

@@ -486,8 +486,10 @@ def quickstart_command(
     from rich.console import Console
 
     console = Console(stderr=True)
+    from onethinker.data.synth import synth_tasks
+
     for name, value, low in (("--sft-steps", sft_steps, 1), ("--rl-steps", rl_steps, 1),
-                             ("--eval-size", eval_size, 1), ("--train-size", train_size, 12)):
+                             ("--eval-size", eval_size, 1), ("--train-size", train_size, len(synth_tasks()))):
         if value < low:
             console.print(f"[red]error:[/red] {name} must be >= {low}, got {value}")
             raise typer.Exit(2)

@@ -153,3 +153,36 @@ def test_math_answers_evaluate_the_shown_expression(synth_records):
 def test_bad_arguments_are_refused(tmp_path, bad):
     with pytest.raises(ValueError):
         synthesize(tmp_path, **{"n": 1, "seed": 0, **bad})
+
+
+def _dots(ctx):
+    """A minimal user generator: some red circles on the shapes-world background."""
+    from onethinker.data.synth import Placer, Sample, Shape, render
+
+    width, height = ctx.image_size()
+    placer = Placer(ctx.rng, width, height, ctx.difficulty)
+    dots: list[Shape] = [placer.place("circle", "red") for _ in range(int(ctx.rng.integers(1, 4)))]
+    media = ctx.save_image(render(dots, width, height))
+    return Sample("<image>How many dots?", str(len(dots)), f"{len(dots)} red circles.", "image", media,
+                  (width, height))
+
+
+def test_adding_a_task_leaves_every_other_tasks_records_and_media_as_they_were(tmp_path):
+    from onethinker.tasks import Parsed, TaskSpec, register, unregister
+
+    register(TaskSpec(key="dot count", problem_type="dot count", data_types=("image",), instruction="",
+                      parse=lambda t: Parsed(t.strip()), structure=lambda a, g: 0.5,
+                      accuracy=lambda p, g: float(p == g), metric_suite="accuracy", synth=_dots))
+    try:
+        synthesize(tmp_path / "with", 9, seed=4, tasks=["multiple choice", "dot count", "numerical"])
+    finally:
+        unregister("dot count")
+    synthesize(tmp_path / "without", 6, seed=4, tasks=["multiple choice", "numerical"])
+    read = lambda d: {r["problem_id"]: r for r in map(json.loads, (tmp_path / d / "data.jsonl").read_text().splitlines())}  # noqa: E731
+    with_, without = read("with"), read("without")
+    assert len(with_) == 9 and sum(r["problem_type"] == "dot count" for r in with_.values()) == 3
+    assert set(without) < set(with_)
+    for pid, record in without.items():  # the same j-th record of each task, byte for byte
+        assert with_[pid] == record, pid
+        media = record["images"][0]
+        assert (tmp_path / "with" / media).read_bytes() == (tmp_path / "without" / media).read_bytes()

@@ -158,7 +158,9 @@ def test_eval_run_blind_and_eval_score_blind_pred(bench, tmp_path):
     rows = {r["task"]: r for r in table["rows"]}
     assert len(rows) == 13 and table["unpaired"] == 0
     for task, row in rows.items():
-        assert row["right"] == 1.0 and row["swapped"] < 0.7 and row["gap"] > 0.3, task
+        # ROUGE gives partial credit: two scene descriptions share most of their words ("The image shows a ...")
+        low, gap = (0.85, 0.15) if task == "open-ended" else (0.7, 0.3)
+        assert row["right"] == 1.0 and row["swapped"] < low and row["gap"] > gap, task
     assert rows["mean over tasks"]["gap"] > 0.9
     assert "blind control" in result.output and "mean over tasks" in result.output
     assert "Blind control" in (tmp_path / "pred.md").read_text()

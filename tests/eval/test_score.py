@@ -197,3 +197,28 @@ def test_any_response_gives_metrics_in_range_and_never_raises(task, text):
     (result,) = score_predictions([record]).values()
     assert result["n"] == 1 and result["unparseable"] in (0, 1)
     assert all(0.0 <= v <= 100.0 for k, v in result.items() if k not in ("n", "unparseable"))
+
+
+def test_a_task_may_bring_its_own_metric_suite():
+    from onethinker.eval.suites import SuiteResult
+    from onethinker.tasks import Parsed, TaskSpec, register, unregister
+
+    def off_by_at_most_one(items, ctx):  # a user's suite: exact and within-one accuracy
+        diff = np.array([abs(it.pred - it.gt) if it.pred is not None else np.inf for it in items])
+        return SuiteResult({"exact": float((diff == 0).mean() * 100), "within 1": float((diff <= 1).mean() * 100)},
+                           (diff == 0).astype(float))
+
+    def parse(text):
+        return Parsed(int(text)) if text.strip().isdigit() else Parsed.fail("not a whole number")
+
+    register(TaskSpec(key="tally", problem_type="tally", data_types=("image",), instruction="", parse=parse,
+                      structure=lambda a, g: 0.5, accuracy=lambda p, g: float(p == g),
+                      metric_suite=off_by_at_most_one))
+    try:
+        records = [_rec("tally", "3", "3", "image"), _rec("tally", "3", "4", "image"), _rec("tally", "5", "9", "image"),
+                   _rec("tally", "2", "two", "image")]
+        result = score_predictions(records)["tally"]
+    finally:
+        unregister("tally")
+    assert result["exact"] == 25.0 and result["within 1"] == 50.0
+    assert result["n"] == 4 and result["unparseable"] == 1

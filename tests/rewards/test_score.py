@@ -166,3 +166,36 @@ def test_empty_boxes_object_earns_no_structure():
     result = score_item(item("tracking", '{"boxes": {}}', '{"boxes": {"1": [0, 0, 10, 10]}}', "video"))
     assert (result["overall"], result["accuracy"], result["structure"]) == (0.1, 0.0, 0.0)
     assert '"boxes" is empty' in result["reason"]
+
+
+def test_a_failing_structure_check_is_reported_like_a_failing_accuracy():
+    from onethinker.tasks import Parsed, TaskSpec, register, unregister
+
+    def broken(answer, gt):
+        raise ZeroDivisionError("spec bug")
+
+    register(TaskSpec(key="broken structure", problem_type="broken structure", data_types=("image",),
+                      instruction="", parse=lambda t: Parsed(t), structure=broken,
+                      accuracy=lambda p, g: float(p == g), metric_suite="accuracy"))
+    try:
+        [result] = score_batch([{"response": "<think>x</think><answer>7</answer>", "ground_truth": "7",
+                                 "problem_type": "broken structure", "data_type": "image"}])
+    finally:
+        unregister("broken structure")
+    assert result["accuracy"] == 1.0 and result["structure"] == 0.0
+    assert result["reason"] == "structure: structure failed: ZeroDivisionError: spec bug"
+
+
+def test_a_task_registered_after_scoring_is_scored_and_an_unregistered_one_is_unknown_again():
+    from onethinker.tasks import Parsed, TaskSpec, register, unregister
+
+    before = score_item(item("tally", "3", "3"))
+    assert before["accuracy"] == 0.0 and "unknown problem_type 'tally'" in before["reason"]
+    register(TaskSpec(key="tally", problem_type="tally", data_types=("image",), instruction="",
+                      parse=lambda t: Parsed(t.strip()), structure=lambda a, g: 0.5,
+                      accuracy=lambda p, g: float(p == g), metric_suite="accuracy"))
+    try:
+        assert score_item(item("tally", "3", "3"))["accuracy"] == 1.0
+    finally:
+        unregister("tally")
+    assert "unknown problem_type 'tally'" in score_item(item("tally", "3", "3"))["reason"]

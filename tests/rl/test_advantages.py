@@ -188,15 +188,27 @@ def test_state_dict_round_trip_gives_identical_next_step_advantages():
         ema_grpo_advantages(*batch, original)
     saved = json.loads(json.dumps(original.state_dict()))  # what a checkpoint stores
 
-    resumed = EMATracker()  # default decay: the saved one must win
+    resumed = EMATracker(decay=0.9)  # the same configuration as the run that saved it
     resumed.load_state_dict(saved)
-    assert resumed.decay == 0.9
     expected = ema_grpo_advantages(*nxt, original)
     got = ema_grpo_advantages(*nxt, resumed)
     assert torch.equal(got, expected)
     assert resumed.state_dict() == original.state_dict()
     # A tracker that lost its state would give different advantages.
     assert not torch.allclose(ema_grpo_advantages(*nxt, EMATracker(decay=0.9)), expected)
+
+
+def test_a_resumed_tracker_keeps_its_configured_decay_and_min_std_and_says_so():
+    saved = EMATracker(decay=0.9, min_std=0.01)
+    saved.update(t(1, 0, 0.5, 0.2), ["math"] * 4)
+    resumed = EMATracker(decay=0.5, min_std=0.01)  # algorithm.ema_decay=0.5 trainer.resume=true
+    with pytest.warns(UserWarning, match=r"decay=0.9 differs from the configured decay=0.5; using the configured"):
+        resumed.load_state_dict(saved.state_dict())
+    assert (resumed.decay, resumed.min_std) == (0.5, 0.01)
+    assert resumed.mean("math") == saved.mean("math")  # the moments themselves are restored
+    m1_before = saved.mean("math")
+    resumed.update(t(1, 1, 1, 1), ["math"] * 4)
+    assert resumed.mean("math") == pytest.approx(0.5 * m1_before + 0.5 * 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- broadcast

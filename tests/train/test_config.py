@@ -78,3 +78,10 @@ def test_invalid_yaml_and_non_mapping(tmp_path):
         load_config(RLConfig, _write(tmp_path, "model: [unclosed\n"))
     with pytest.raises(ConfigError, match="must be a mapping of sections"):
         load_config(RLConfig, _write(tmp_path, "- a\n- b\n"))
+
+
+def test_rl_refuses_an_eval_file_it_would_not_read(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.eval_file: is SFT only; RL does not read it .*onethinker eval run"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["data.eval_file=data/test.jsonl"])
+    assert load_config(SFTConfig, _write(tmp_path, RECIPE.split("rollout:")[0]),
+                       ["data.eval_file=data/test.jsonl"]).data.eval_file == "data/test.jsonl"

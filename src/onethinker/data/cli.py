@@ -41,8 +41,8 @@ def _require_file(path: Path) -> None:
 @app.command()
 def synth(
     out: Path = typer.Option(..., "--out", help="Output folder (data.jsonl, sft.jsonl, media/)."),
-    n: int = typer.Option(48, "--n", min=0, help="Number of records (round-robin over the twelve task keys)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; record i depends only on (seed, split, i)."),
+    n: int = typer.Option(48, "--n", min=0, help="Number of records (round-robin over the tasks with a generator)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; a task's j-th record depends only on (seed, split, task, j)."),
     difficulty: float = typer.Option(0.5, "--difficulty", min=0.0, max=1.0,
                                      help="0 easy .. 1 hard: distractors, object size, motion, text length."),
     split: str = typer.Option("train", "--split", help="Name of an independent random stream, e.g. test."),

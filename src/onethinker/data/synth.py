@@ -3,7 +3,8 @@
 ``synthesize(out_dir, n, seed)`` draws ``n`` small scenes of coloured circles, squares and triangles (PNG
 images; H.264 MP4 videos in which shapes move, appear and disappear) and writes, for each, a record in the
 released OneThinker format with its ground truth and an SFT target (a short chain of thought derived from
-the scene, then the answer). Records cycle through the twelve task keys, so any ``n >= 12`` covers all.
+the scene, then the answer). Records cycle through the registered tasks that have a generator (``TaskSpec.synth``), so any
+``n >= 12`` covers the twelve built-ins.
 
 Layout of ``out_dir`` (the media root of every path in the records)::
 
@@ -12,7 +13,10 @@ Layout of ``out_dir`` (the media root of every path in the records)::
     sft.jsonl    the same samples in ShareGPT form: messages (user prompt, assistant response) + images|videos
     media/       PNG images, MP4 videos and PNG ground-truth masks (0 background, 255 object)
 
-Record ``i`` depends only on ``(seed, split, i)``, not on ``n``. A held-out set is the same call with another
+Records cycle round-robin through the tasks; the ``j``-th record of a task depends only on ``(seed, split,
+task key, j)``: not on ``n`` and not on which other tasks exist, so registering a new task leaves every
+other task's records (and media bytes) as they were. Its media are ``media/<split>_<task>_<j>.*`` and its
+``problem_id`` is ``synth-<split>-<seed>-<task>-<j>``. A held-out set is the same call with another
 ``split`` name (an independent random stream: ``split="test"``) or another seed.
 
 Conventions: boxes and points are 0-1000 relative coordinates of the frame, times are seconds. Spatial-
@@ -33,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["SYNTH_TASKS", "synthesize"]
+__all__ = ["COLORS", "SHAPES", "Placer", "Sample", "Shape", "SynthContext", "render", "synth_tasks", "synthesize"]
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (215, 40, 40),
@@ -234,6 +238,13 @@ class _Context:
         return str(self.rng.choice(SHAPES))
 
 
+# The public names a task's generator uses (a user's task writes its own generator with these).
+Sample = _Sample
+SynthContext = _Context
+Placer = _Placer
+render = _render
+
+
 def _unique_target_scene(ctx: _Context, width: int, height: int) -> tuple[Shape, list[Shape], _Placer]:
     """A target shape plus distractors, none of which shares the target's colour and kind."""
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
@@ -248,7 +259,7 @@ def _unique_target_scene(ctx: _Context, width: int, height: int) -> tuple[Shape,
     return target, others, placer
 
 
-def _multiple_choice(ctx: _Context) -> _Sample:
+def multiple_choice(ctx: _Context) -> _Sample:
     width, height = ctx.image_size()
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
     kind = ctx.kind()
@@ -278,7 +289,7 @@ def _multiple_choice(ctx: _Context) -> _Sample:
     return _Sample(f"<image>{question}", letter, think, "image", media, (width, height), options=options)
 
 
-def _numerical(ctx: _Context) -> _Sample:
+def numerical(ctx: _Context) -> _Sample:
     width, height = ctx.image_size()
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
     kind = ctx.kind()
@@ -305,7 +316,7 @@ def _image_target_scene(ctx: _Context) -> tuple[int, int, Shape, list[Shape]]:
     return width, height, target, others
 
 
-def _regression(ctx: _Context) -> _Sample:
+def regression(ctx: _Context) -> _Sample:
     width, height, target, others = _image_target_scene(ctx)
     mask = _mask(target, width, height)
     xs = np.nonzero(mask.any(axis=0))[0]
@@ -355,7 +366,7 @@ def _text_image(ctx: _Context, text: str, width: int, height: int):
     return image, color
 
 
-def _ocr(ctx: _Context) -> _Sample:
+def ocr(ctx: _Context) -> _Sample:
     width, height = ctx.image_size()
     words = 1 + int(ctx.rng.random() < ctx.difficulty)
     text = " ".join(str(w) for w in ctx.rng.choice(WORDS, size=words, replace=False))
@@ -365,7 +376,7 @@ def _ocr(ctx: _Context) -> _Sample:
     return _Sample("<image>What text is written in the image?", text, think, "image", media, (width, height))
 
 
-def _math(ctx: _Context) -> _Sample:
+def math_expression(ctx: _Context) -> _Sample:
     width, height = ctx.image_size()
     terms = 2 + int(round(ctx.difficulty * 2 * ctx.rng.random() + ctx.difficulty))
     numbers = [int(ctx.rng.integers(1, 10)) for _ in range(terms)]
@@ -396,7 +407,7 @@ def _math(ctx: _Context) -> _Sample:
     )
 
 
-def _open_ended(ctx: _Context) -> _Sample:
+def open_ended(ctx: _Context) -> _Sample:
     width, height = ctx.image_size()
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
     scene = [placer.place(ctx.kind(), c) for c in ctx.colors(2 + _distractor_count(ctx.rng, ctx.difficulty) // 2)]
@@ -406,7 +417,7 @@ def _open_ended(ctx: _Context) -> _Sample:
     return _Sample("<image>Describe the image in one sentence.", description, think, "image", media, (width, height))
 
 
-def _spatial(ctx: _Context) -> _Sample:
+def spatial_grounding(ctx: _Context) -> _Sample:
     width, height, target, others = _image_target_scene(ctx)
     box = _box(_mask(target, width, height))
     media = ctx.save_image(_render(others + [target], width, height))
@@ -418,7 +429,7 @@ def _spatial(ctx: _Context) -> _Sample:
     return _Sample(f"<image>Locate the {target.name} in the image.", answer, think, "image", media, (width, height))
 
 
-def _segmentation_image(ctx: _Context) -> _Sample:
+def segmentation_image(ctx: _Context) -> _Sample:
     width, height, target, others = _image_target_scene(ctx)
     mask = _mask(target, width, height)
     box = _box(mask)
@@ -527,7 +538,7 @@ def _visible_window(ctx: _Context, n_frames: int, min_frames: int) -> tuple[int,
     return first, first + length - 1
 
 
-def _temporal(ctx: _Context) -> _Sample:
+def temporal_grounding(ctx: _Context) -> _Sample:
     width, height, n_frames = _video_setup(ctx)
     window = _visible_window(ctx, n_frames, VIDEO_FPS)
     target, others = _video_scene(ctx, window, n_frames, width, height)
@@ -542,7 +553,7 @@ def _temporal(ctx: _Context) -> _Sample:
     return _Sample(question, answer, think, "video", media, (width, height))
 
 
-def _spatiotemporal(ctx: _Context) -> _Sample:
+def spatiotemporal_grounding(ctx: _Context) -> _Sample:
     width, height, n_frames = _video_setup(ctx, min_seconds=4)
     # the span must contain at least one whole second
     while True:
@@ -565,7 +576,7 @@ def _spatiotemporal(ctx: _Context) -> _Sample:
     return _Sample(question, answer, think, "video", media, (width, height))
 
 
-def _tracking(ctx: _Context) -> _Sample:
+def tracking(ctx: _Context) -> _Sample:
     width, height, n_frames = _video_setup(ctx)
     target, others = _video_scene(ctx, None, n_frames, width, height)
     media = _write_video(ctx, [*others, target], n_frames, width, height)
@@ -584,7 +595,7 @@ def _tracking(ctx: _Context) -> _Sample:
     return _Sample(question, _answer_json({"boxes": boxes}), think, "video", media, (width, height))
 
 
-def _segmentation_video(ctx: _Context) -> _Sample:
+def segmentation_video(ctx: _Context) -> _Sample:
     width, height, n_frames = _video_setup(ctx)
     target, others = _video_scene(ctx, None, n_frames, width, height)
     media = _write_video(ctx, [*others, target], n_frames, width, height)
@@ -611,25 +622,30 @@ def _segmentation_video(ctx: _Context) -> _Sample:
     )
 
 
-# (problem_type, data_type, generator) per task key, in the round-robin order.
-SYNTH_TASKS: dict[str, tuple[str, str, Callable[[_Context], _Sample]]] = {
-    "multiple choice": ("multiple choice", "image", _multiple_choice),
-    "numerical": ("numerical", "image", _numerical),
-    "regression": ("regression", "image", _regression),
-    "OCR": ("OCR", "image", _ocr),
-    "math": ("math", "image", _math),
-    "open-ended": ("open-ended", "image", _open_ended),
-    "temporal grounding": ("temporal grounding", "video", _temporal),
-    "spatial grounding": ("spatial grounding", "image", _spatial),
-    "spatial-temporal grounding": ("spatial-temporal grounding", "video", _spatiotemporal),
-    "tracking": ("tracking", "video", _tracking),
-    "segmentation/image": ("segmentation", "image", _segmentation_image),
-    "segmentation/video": ("segmentation", "video", _segmentation_video),
-}
+def synth_tasks(keys: list[str] | None = None) -> list[str]:
+    """Registry keys of the tasks that have a shapes-world generator (``TaskSpec.synth``), in registry
+    order; ``keys`` (registry keys or problem types) restricts them."""
+    from onethinker.tasks import all_tasks, task_key
+
+    have = [key for key, spec in all_tasks().items() if spec.synth is not None]
+    if keys is None:
+        return have
+    chosen = []
+    for name in keys:
+        key = name if name in all_tasks() else task_key(name)
+        if key not in have:
+            raise ValueError(f"task {key!r} has no shapes-world generator (TaskSpec.synth)")
+        chosen.append(key)
+    return chosen
 
 
-def _split_code(split: str) -> int:
-    return zlib.crc32(split.encode("utf-8"))
+def _split_code(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def _slug(key: str) -> str:
+    """A task key as a file-name part: ``"segmentation/image"`` -> ``"segmentation-image"``."""
+    return "-".join("".join(c if c.isalnum() else " " for c in key).split())
 
 
 def synthesize(
@@ -640,14 +656,16 @@ def synthesize(
     difficulty: float = 0.5,
     split: str = "train",
     progress: Callable[[int], None] | None = None,
+    tasks: list[str] | None = None,
 ) -> Path:
-    """Write ``n`` shapes-world records (all twelve task keys, round-robin) under ``out_dir``; return it.
+    """Write ``n`` shapes-world records (round-robin over the tasks with a generator) under ``out_dir``.
 
     ``difficulty`` in [0, 1]: more distractor shapes, smaller objects, faster motion, shorter visible spans,
     longer arithmetic and text. ``split`` names an independent random stream (``"train"``, ``"test"``, ...).
-    ``progress`` is called with 1 after each record.
+    ``progress`` is called with 1 after each record. ``tasks`` restricts the corpus to some task keys
+    (default: every registered task with a generator, built-in or a user's).
     """
-    from onethinker.tasks import prompt_text, task_key
+    from onethinker.tasks import get_task, prompt_text
 
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -655,19 +673,23 @@ def synthesize(
         raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
     root = Path(out_dir)
     (root / "media").mkdir(parents=True, exist_ok=True)
-    keys = list(SYNTH_TASKS)
+    keys = synth_tasks(tasks)
     with open(root / "data.jsonl", "w", encoding="utf-8") as data, open(root / "sft.jsonl", "w", encoding="utf-8") as sft:
         for i in range(n):
-            key = keys[i % len(keys)]
-            problem_type, data_type, generate = SYNTH_TASKS[key]
-            assert task_key(problem_type, data_type) == key
-            rng = np.random.default_rng([seed, _split_code(split), i])
-            ctx = _Context(rng, difficulty, root, f"media/{split}_{i:05d}")
+            key, j = keys[i % len(keys)], i // len(keys)  # round-robin over tasks; j-th record of its task
+            spec = get_task(key)
+            problem_type, generate = spec.problem_type, spec.hook("synth")
+            # each task draws from its own stream, so adding a task leaves every other task's records as they were
+            rng = np.random.default_rng([seed, _split_code(split), _split_code(key), j])
+            ctx = _Context(rng, difficulty, root, f"media/{split}_{_slug(key)}_{j:05d}")
             sample = generate(ctx)
+            if sample.data_type not in spec.data_types:
+                raise ValueError(f"the {key!r} generator made a {sample.data_type} sample; the task takes "
+                                 f"{' or '.join(spec.data_types)}")
             media_field = "images" if sample.data_type == "image" else "videos"
             response = f"<think>{sample.think}</think><answer>{sample.answer}</answer>"
             record = {
-                "problem_id": f"synth-{split}-{seed}-{i:05d}",
+                "problem_id": f"synth-{split}-{seed}-{_slug(key)}-{j:05d}",
                 "problem": sample.problem,
                 "problem_type": problem_type,
                 "data_type": sample.data_type,

@@ -162,7 +162,9 @@ def run_command(
         else:
             if not Path(model).expanduser().exists():
                 _fail(console, f"model folder {model} does not exist")
-            _quiet_transformers()
+            from onethinker.models.loading import quiet_transformers
+
+            quiet_transformers()
             backend = HFBackend(model, device=device, dtype=dtype, batch_size=batch_size, settings=settings,
                                 media=media)
     except ValueError as exc:  # an unknown --server or --video-format, a budget out of range
@@ -203,11 +205,3 @@ def run_command(
     if summary.failures:
         console.print(f"[yellow]{len(summary.failures)} items failed; rerun the same command to retry them[/yellow]")
         raise typer.Exit(1)
-
-
-def _quiet_transformers() -> None:
-    """No weight-loading bars or warnings from transformers under our own progress bar."""
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()

@@ -23,37 +23,27 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from onethinker.tasks import metrics as _shared
+
 # ----------------------------------------------------------------------------------------------------------
 # spans and boxes
 # ----------------------------------------------------------------------------------------------------------
 
 
-def temporal_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Element-wise IoU of time spans ``[..., 2]`` (start, end); a span union of zero length gives 0."""
-    pred = np.asarray(pred, dtype=np.float64)
-    gt = np.asarray(gt, dtype=np.float64)
-    inter = np.clip(np.minimum(pred[..., 1], gt[..., 1]) - np.maximum(pred[..., 0], gt[..., 0]), 0.0, None)
-    length_p = np.clip(pred[..., 1] - pred[..., 0], 0.0, None)
-    length_g = np.clip(gt[..., 1] - gt[..., 0], 0.0, None)
-    union = length_p + length_g - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+# Spans, boxes and MRA are written once, in onethinker.tasks.metrics, and shared with the rewards.
+temporal_iou = _shared.temporal_iou
+box_iou = _shared.box_iou
+MRA_TOLERANCES = _shared.MRA_TOLERANCES
 
 
-def box_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Element-wise IoU of boxes ``[..., 4]`` (x1, y1, x2, y2) in any common unit.
+def mean_relative_accuracy(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """VSI-Bench MRA per item: the share of theta in {0.50, ..., 0.95} with ``|pred - gt| / |gt| < 1 - theta``.
 
-    Areas are continuous (no +1 pixel convention: boxes here are 0-1000 relative coordinates). A box of zero
-    area has no overlap with anything; two zero-area boxes give 0.
+    Strict ``<`` against exact tolerances, as the VSI-Bench paper and the published OneThinker evaluation
+    define it (so a 10% error scores 0.8, not 0.9). A ground truth of 0 has no relative error: it scores 0.
+    The reward's MRA is the same function with the published ``|gt| + 1e-8`` denominator.
     """
-    pred = np.asarray(pred, dtype=np.float64)
-    gt = np.asarray(gt, dtype=np.float64)
-    iw = np.clip(np.minimum(pred[..., 2], gt[..., 2]) - np.maximum(pred[..., 0], gt[..., 0]), 0.0, None)
-    ih = np.clip(np.minimum(pred[..., 3], gt[..., 3]) - np.maximum(pred[..., 1], gt[..., 1]), 0.0, None)
-    inter = iw * ih
-    area_p = np.clip(pred[..., 2] - pred[..., 0], 0.0, None) * np.clip(pred[..., 3] - pred[..., 1], 0.0, None)
-    area_g = np.clip(gt[..., 2] - gt[..., 0], 0.0, None) * np.clip(gt[..., 3] - gt[..., 1], 0.0, None)
-    union = area_p + area_g - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return np.asarray(_shared.mean_relative_accuracy(pred, gt, eps=0.0))
 
 
 def recall_at(values: np.ndarray, threshold: float, *, strict: bool) -> float:
@@ -63,25 +53,6 @@ def recall_at(values: np.ndarray, threshold: float, *, strict: bool) -> float:
         return 0.0
     hits = values > threshold if strict else values >= threshold
     return float(hits.mean())
-
-
-# Exact tolerances 1 - theta for theta = 0.50, 0.55, ..., 0.95 (computed as decimals: 1 - 0.9 in floating point
-# is 0.0999..., which would move ties).
-MRA_TOLERANCES = np.array([(20 - k) / 20 for k in range(10, 20)], dtype=np.float64)
-
-
-def mean_relative_accuracy(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """VSI-Bench MRA per item: the share of theta in {0.50, ..., 0.95} with ``|pred - gt| / |gt| < 1 - theta``.
-
-    Strict ``<`` against exact tolerances, as the VSI-Bench paper and the published OneThinker evaluation
-    define it (so a 10% error scores 0.8, not 0.9). A ground truth of 0 has no relative error: it scores 0.
-    """
-    pred = np.asarray(pred, dtype=np.float64)
-    gt = np.asarray(gt, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.abs(pred - gt) / np.abs(gt)
-    hits = rel[..., None] < MRA_TOLERANCES
-    return np.where((gt != 0) & np.isfinite(rel), hits.mean(axis=-1), 0.0)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -98,6 +98,11 @@ def prepare_items(
     return groups
 
 
+def _suite_name(suite: Any) -> str:
+    """A task's ``metric_suite`` is a name in ``SUITES`` or its own suite function."""
+    return suite if isinstance(suite, str) else getattr(suite, "__name__", repr(suite))
+
+
 def _reason(parsed: Any) -> str:
     return parsed.reason if parsed is not None and parsed.reason else "no response text"
 
@@ -116,12 +121,13 @@ def score_items(
         by_suite = groups[group]
         metrics: dict[str, float] = {}
         primaries: list[np.ndarray] = []
-        for suite_name in sorted(by_suite):
-            items = by_suite[suite_name]
-            if suite_name not in SUITES:
+        for suite_ref in sorted(by_suite, key=_suite_name):
+            items, suite_name = by_suite[suite_ref], _suite_name(suite_ref)
+            run = suite_ref if callable(suite_ref) else SUITES.get(suite_ref)
+            if run is None:
                 raise ScoreError(f"{source}: task {items[0].spec.key!r} names unknown metric suite {suite_name!r}")
             try:
-                result = SUITES[suite_name](items, ctx)
+                result = run(items, ctx)
             except FieldError as exc:
                 raise ScoreError(f"{source}:{getattr(exc, 'line', '?')}: {exc.field}: {exc}") from None
             prefix = f"{suite_name}/" if len(by_suite) > 1 else ""

@@ -11,6 +11,6 @@ Heavy libraries are imported inside functions.
 
 from __future__ import annotations
 
-from onethinker.models.loading import LoraSettings, load_model, suppressed_token_ids
+from onethinker.models.loading import LoraSettings, load_model, quiet_transformers, suppressed_token_ids
 
-__all__ = ["LoraSettings", "load_model", "suppressed_token_ids"]
+__all__ = ["LoraSettings", "load_model", "quiet_transformers", "suppressed_token_ids"]

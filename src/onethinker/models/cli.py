@@ -43,7 +43,9 @@ def tiny_command(
     spec = TinySpec(hidden_size=hidden_size, num_layers=layers, vocab_size=vocab_size, merge_words=merge_words,
                     num_heads=max(2, hidden_size // 32), num_kv_heads=max(1, hidden_size // 64),
                     intermediate_size=2 * hidden_size)
-    _quiet_transformers()
+    from onethinker.models.loading import quiet_transformers
+
+    quiet_transformers()
     path = build_tiny(out, seed=seed, texts=texts, spec=spec)
     console.print(f"tiny Qwen3-VL written to [bold]{path}[/bold]")
 
@@ -62,10 +64,3 @@ def corpus_texts(path: Path) -> list[str]:
                 texts.append(extra[key])
         texts.append(str(record.answer))
     return texts
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()

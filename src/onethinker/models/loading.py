@@ -33,6 +33,18 @@ class LoraSettings:
     )
 
 
+def quiet_transformers() -> None:
+    """No per-load progress bars or advisory warnings from transformers in our output (one place for all
+    commands: train, eval, predict, model)."""
+    import warnings
+
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+
+
 def resolve_dtype(dtype: str | Any):
     """``"auto" | "float32" | "bfloat16" | "float16"`` (or a torch dtype) -> what ``from_pretrained`` takes."""
     import torch

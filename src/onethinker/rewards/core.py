@@ -23,6 +23,7 @@ from typing import Any
 from onethinker.tasks.answer import read_response
 from onethinker.tasks.base import TaskSpec
 from onethinker.tasks.registry import UnknownTaskError, get_task, strip_answer_tags, task_key
+from onethinker.tasks.registry import on_change as on_task_registry_change
 
 __all__ = ["DEFAULT_FORMAT_WEIGHT", "STRUCTURE_MAX", "clear_caches", "reward_range", "score_batch", "score_item"]
 
@@ -67,12 +68,24 @@ def _accuracy(key: str, answer: str, gt_text: str) -> tuple[float, str | None]:
 
 
 @lru_cache(maxsize=32768)
-def _structure(key: str, answer: str, gt_text: str) -> float:
+def _structure(key: str, answer: str, gt_text: str) -> tuple[float, str | None]:
+    """(structure, reason when it is 0), reporting a failing spec the way :func:`_accuracy` does."""
     try:
         value = float(get_task(key).structure(answer, strip_answer_tags(gt_text)))
-    except Exception:
-        return 0.0
-    return min(STRUCTURE_MAX, max(0.0, value)) if math.isfinite(value) else 0.0
+    except Exception as err:  # a defect in a spec must not stop a training run; surface it in the reason
+        return 0.0, f"structure failed: {type(err).__name__}: {err}"
+    if not math.isfinite(value):
+        return 0.0, "structure is not finite"
+    value = min(STRUCTURE_MAX, max(0.0, value))
+    return value, None if value > 0.0 else "answer does not have the task's structure"
+
+
+def _clear_task_caches() -> None:
+    for fn in (_resolve, _ground_truth, _accuracy, _structure):
+        fn.cache_clear()
+
+
+on_task_registry_change(_clear_task_caches)  # a task registered or removed later must not meet stale entries
 
 
 def reward_range(part: str, format_weight: float = DEFAULT_FORMAT_WEIGHT) -> tuple[float, float]:
@@ -148,9 +161,9 @@ def _score(item: Mapping, format_weight: float, *, judging: bool = False) -> tup
         reasons["accuracy"] = unknown
     else:
         accuracy, reasons["accuracy"] = _accuracy(spec.key, answer, gt_text)
-        structure = _structure(spec.key, answer, gt_text) if fmt else 0.0
-        if fmt and structure == 0.0:
-            reasons["structure"] = "answer does not have the task's structure"
+        structure = 0.0
+        if fmt:
+            structure, reasons["structure"] = _structure(spec.key, answer, gt_text)
         # An empty answer scores 0 for every task, judged or not (nothing to show the judge).
         if judging and spec.judged and answer:
             question = item.get("problem")

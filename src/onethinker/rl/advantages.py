@@ -66,7 +66,7 @@ def ema_grpo_advantages(
     eps: float = 1e-6,
     guard: float = 5.0,
 ) -> torch.Tensor:
-    """EMA-GRPO, exactly as DESIGN.md "EMA-GRPO, exactly" specifies.
+    """EMA-GRPO, exactly as docs/ema_grpo.md ("EMA-GRPO, exactly") specifies.
 
     1. centre within the group: ``c_i = s_i - mean_{g(i)} s``;
     2. ``tracker.update(scores, task_keys)`` -- the EMA sees this batch *before* it is used (first sight

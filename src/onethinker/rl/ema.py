@@ -9,6 +9,7 @@ first, so every rank applies the same global batch moments and ends up with iden
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -169,8 +170,10 @@ class EMATracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the per-task moments saved by :meth:`state_dict`.
 
-        The saved ``decay`` and ``min_std`` are restored too, so a resumed run continues exactly where it
-        stopped; set the attributes afterwards to change them deliberately.
+        The tracker keeps its own (configured) ``decay`` and ``min_std``: a run resumed with
+        ``algorithm.ema_decay=...`` uses the new value. When the checkpoint's values differ, a
+        :class:`UserWarning` says which value is used; construct the tracker with the saved values to
+        continue exactly where the run stopped.
         """
         if not isinstance(state, dict) or not isinstance(state.get("tasks"), dict):
             raise ValueError("EMATracker state must be a dict with a 'tasks' mapping (from state_dict())")
@@ -188,10 +191,11 @@ class EMATracker:
                 raise ValueError(f"EMATracker state: task {key!r}: needs numeric 'm1' and 'm2' ({exc})") from None
             if not (math.isfinite(m1[str(key)]) and math.isfinite(m2[str(key)])):
                 raise ValueError(f"EMATracker state: task {key!r}: moments must be finite")
-        if "decay" in state:
-            self.decay = float(state["decay"])
-        if "min_std" in state:
-            self.min_std = float(state["min_std"])
+        for name in ("decay", "min_std"):
+            if name in state and float(state[name]) != getattr(self, name):
+                warnings.warn(f"EMATracker: the checkpoint's {name}={float(state[name])} differs from the "
+                              f"configured {name}={getattr(self, name)}; using the configured value",
+                              UserWarning, stacklevel=2)
         self._m1, self._m2, self._updates = m1, m2, updates
 
     def __repr__(self) -> str:

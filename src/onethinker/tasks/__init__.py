@@ -25,14 +25,18 @@ from onethinker.tasks.base import (
 )
 from onethinker.tasks.prompts import INSTRUCTIONS, QUESTION_TEMPLATE, format_question
 from onethinker.tasks.registry import (
+    ENTRY_POINT_GROUP,
     TASKS,
+    DuplicateTaskError,
     UnknownTaskError,
+    all_tasks,
     get_task,
     parse_ground_truth,
     prompt_text,
     register,
     strip_answer_tags,
     task_key,
+    unregister,
 )
 
 __all__ = [
@@ -44,9 +48,12 @@ __all__ = [
     "QUESTION_TEMPLATE",
     "SegmentationAnswer",
     "Span",
+    "DuplicateTaskError",
+    "ENTRY_POINT_GROUP",
     "TASKS",
     "TaskSpec",
     "UnknownTaskError",
+    "all_tasks",
     "format_question",
     "get_task",
     "parse_ground_truth",
@@ -54,4 +61,5 @@ __all__ = [
     "register",
     "strip_answer_tags",
     "task_key",
+    "unregister",
 ]

@@ -1,6 +1,8 @@
-"""Accuracy functions on typed values, with the published reward's formulas (all float64).
+"""Metrics on typed values, written once for rewards and evaluation alike (all float64).
 
-Every function returns a float in [0, 1]. They are pure and cheap; :mod:`onethinker.rewards` caches around
+``temporal_iou``, ``box_iou`` and ``mean_relative_accuracy`` are vectorised (numpy, element-wise over
+leading axes): a reward scores one pair (a batch of one, returned as a float), the evaluation suites in
+:mod:`onethinker.eval` score whole benchmarks in one call. Every function returns values in [0, 1]. They are pure and cheap; :mod:`onethinker.rewards` caches around
 them where the same inputs repeat (rollouts of one prompt).
 """
 
@@ -9,12 +11,15 @@ from __future__ import annotations
 import math
 from itertools import permutations
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from onethinker.tasks.base import Box, Point, Span
+from onethinker.tasks.base import Box, Point
 
 __all__ = [
     "MRA_THRESHOLDS",
+    "MRA_TOLERANCES",
+    "REWARD_MRA_EPS",
     "box_iou",
     "keyframe_time_similarity",
     "mean_iou_over_gt_frames",
@@ -26,47 +31,76 @@ __all__ = [
 ]
 
 # Confidence thresholds 0.50, 0.55, ..., 0.95 as exact twentieths (float64): a prediction passes threshold t
-# when its relative error is below 1 - t.
+# when its relative error is below 1 - t (computed as decimals: 1 - 0.9 in floating point is 0.0999...,
+# which would move ties).
 MRA_THRESHOLDS: tuple[float, ...] = tuple(k / 20 for k in range(10, 20))
-_MRA_TOLERANCES: tuple[float, ...] = tuple((20 - k) / 20 for k in range(10, 20))
+MRA_TOLERANCES = np.array([(20 - k) / 20 for k in range(10, 20)], dtype=np.float64)
+REWARD_MRA_EPS = 1e-8  # the published reward's denominator |gt| + 1e-8; benchmarks (VSI-Bench) use 0
 
 
-def temporal_iou(pred: Span, gt: Span) -> float:
-    """Intersection over union of two time spans; a reversed span has no overlap."""
-    s1, e1 = pred
-    s2, e2 = gt
-    inter = min(e1, e2) - max(s1, s2)
-    if inter <= 0.0:
-        return 0.0
-    union = max(e1, e2) - min(s1, s2)
-    return inter / union if union > 1e-12 else 0.0
+def _result(values: np.ndarray):
+    """A 0-d result as a float (``np.float64``), anything else as the array."""
+    return values[()] if values.ndim == 0 else values
 
 
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes; degenerate boxes have zero area."""
-    x1, y1, x2, y2 = a
-    X1, Y1, X2, Y2 = b
-    iw = min(x2, X2) - max(x1, X1)
-    ih = min(y2, Y2) - max(y1, Y1)
-    inter = iw * ih if iw > 0.0 and ih > 0.0 else 0.0
-    area_a = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    area_b = max(0.0, X2 - X1) * max(0.0, Y2 - Y1)
-    union = area_a + area_b - inter
-    if not union > 1e-12:
-        return 0.0
-    iou = inter / union
-    return iou if 0.0 <= iou <= 1.0 else 0.0  # inf/inf from huge coordinates is NaN: no overlap credit
+def temporal_iou(pred, gt):
+    """Element-wise IoU of time spans ``[..., 2]`` (start, end); one pair of spans gives a float.
+
+    A reversed span has no overlap; a union shorter than 1e-12 s gives 0.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    inter = np.minimum(pred[..., 1], gt[..., 1]) - np.maximum(pred[..., 0], gt[..., 0])
+    union = np.maximum(pred[..., 1], gt[..., 1]) - np.minimum(pred[..., 0], gt[..., 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where((inter > 0.0) & (union > 1e-12), inter / union, 0.0)
+    return _result(iou)
+
+
+def box_iou(pred, gt):
+    """Element-wise IoU of ``(x1, y1, x2, y2)`` boxes ``[..., 4]``; one pair of boxes gives a float.
+
+    Areas are continuous (no +1 pixel convention: boxes are 0-1000 relative coordinates). A box of zero area
+    has no overlap with anything; a union below 1e-12 or a non-finite ratio (inf/inf from huge
+    coordinates) gives 0.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    iw = np.minimum(pred[..., 2], gt[..., 2]) - np.maximum(pred[..., 0], gt[..., 0])
+    ih = np.minimum(pred[..., 3], gt[..., 3]) - np.maximum(pred[..., 1], gt[..., 1])
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        inter = np.where((iw > 0.0) & (ih > 0.0), iw * ih, 0.0)
+        area_p = np.maximum(pred[..., 2] - pred[..., 0], 0.0) * np.maximum(pred[..., 3] - pred[..., 1], 0.0)
+        area_g = np.maximum(gt[..., 2] - gt[..., 0], 0.0) * np.maximum(gt[..., 3] - gt[..., 1], 0.0)
+        union = area_p + area_g - inter
+        iou = np.where(union > 1e-12, inter / union, 0.0)
+    return _result(np.where((iou >= 0.0) & (iou <= 1.0), iou, 0.0))
+
+
+def mean_relative_accuracy(pred, gt, eps: float = REWARD_MRA_EPS):
+    """MRA: the share of thresholds 0.50..0.95 (step 0.05) at which ``|pred - gt| / (|gt| + eps) < 1 - t``.
+
+    Element-wise; one pair gives a float. ``eps`` = 1e-8 is the published reward; the benchmark definition
+    (VSI-Bench, :func:`onethinker.eval.metrics.mean_relative_accuracy`) uses ``eps = 0``, where a ground
+    truth of 0 has no relative error and scores 0. A non-finite relative error scores 0.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    denominator = np.abs(gt) + eps
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rel = np.abs(pred - gt) / denominator
+    hits = (rel[..., None] < MRA_TOLERANCES).mean(axis=-1)
+    return _result(np.where((denominator > 0) & np.isfinite(rel), hits, 0.0))
 
 
 def mean_iou_over_gt_frames(pred: dict[int, Box], gt: dict[int, Box]) -> float:
     """Tracking: mean box IoU over every ground-truth frame; a frame the prediction lacks scores 0."""
     if not gt:
         return 0.0
-    total = 0.0
-    for frame, gt_box in gt.items():
-        pred_box = pred.get(frame)
-        if pred_box is not None:
-            total += box_iou(pred_box, gt_box)
+    shared = [frame for frame in gt if frame in pred]
+    if not shared:
+        return 0.0
+    total = sum(box_iou([pred[f] for f in shared], [gt[f] for f in shared]).tolist())  # in gt order, as summed before
     return total / len(gt)
 
 
@@ -78,15 +112,7 @@ def mean_iou_over_shared_frames(pred: dict[int, Box], gt: dict[int, Box]) -> flo
     shared = [frame for frame in pred if frame in gt]
     if not shared:
         return 0.0
-    return sum(box_iou(pred[f], gt[f]) for f in shared) / len(shared)
-
-
-def mean_relative_accuracy(pred: float, gt: float) -> float:
-    """MRA: the share of thresholds 0.50..0.95 (step 0.05) at which ``|pred - gt| / (|gt| + 1e-8) < 1 - t``."""
-    rel = abs(pred - gt) / (abs(gt) + 1e-8)
-    if not math.isfinite(rel):
-        return 0.0
-    return sum(1 for tol in _MRA_TOLERANCES if rel < tol) / len(_MRA_TOLERANCES)
+    return sum(box_iou([pred[f] for f in shared], [gt[f] for f in shared]).tolist()) / len(shared)
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

@@ -1,8 +1,10 @@
-"""The twelve built-in task specs. Importing this module registers them.
+"""The twelve built-in task specs. The registry registers them on its first use.
 
 Each spec says, for one task: the prompt tail (exact published wording, from :mod:`onethinker.tasks.prompts`),
 how answer text becomes a typed value, the structure reward, the accuracy reward on typed values, the
-evaluation metric suite and the ground-truth checks used by data validation. Formulas follow the published
+evaluation metric suite and the ground-truth checks used by data validation, and names (as lazily imported
+``"module:function"`` references, so this module stays light) its shapes-world generator in
+:mod:`onethinker.data.synth` and how ``predict --viz`` draws its answers (:mod:`onethinker.viz`). Formulas follow the published
 OneThinker reward; docs/rewards.md lists every deliberate difference.
 
 Structure reward (only paid when the response passes the format check; the caller zeroes it otherwise):
@@ -43,7 +45,6 @@ from onethinker.tasks.parsing import (
     parse_option_letter,
 )
 from onethinker.tasks.prompts import INSTRUCTIONS
-from onethinker.tasks.registry import register
 from onethinker.tasks.rouge import rouge_f_mean
 
 __all__ = ["BUILTIN_SPECS"]
@@ -389,6 +390,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         uses_options=True,
         check_ground_truth=lambda value, duration: [] if isinstance(value, str) and len(value) == 1 else
         [f"not an option letter: {value!r}"],
+        synth="onethinker.data.synth:multiple_choice",
     ),
     TaskSpec(
         key="numerical",
@@ -400,6 +402,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         accuracy=accuracy_numerical,
         metric_suite="accuracy",
         check_ground_truth=check_number,
+        synth="onethinker.data.synth:numerical",
     ),
     TaskSpec(
         key="regression",
@@ -412,6 +415,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="mra",
         published_difference="mra_float64",
         check_ground_truth=check_number,
+        synth="onethinker.data.synth:regression",
     ),
     TaskSpec(
         key="OCR",
@@ -423,6 +427,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         accuracy=accuracy_ocr,
         metric_suite="wer",
         check_ground_truth=check_text,
+        synth="onethinker.data.synth:ocr",
     ),
     TaskSpec(
         key="math",
@@ -435,6 +440,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="accuracy",
         published_difference="math_equivalence",
         check_ground_truth=check_text,
+        synth="onethinker.data.synth:math_expression",
     ),
     TaskSpec(
         key="open-ended",
@@ -448,6 +454,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         check_ground_truth=check_text,
         aliases=("captioning",),
         judged=True,
+        synth="onethinker.data.synth:open_ended",
     ),
     TaskSpec(
         key="temporal grounding",
@@ -460,6 +467,9 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="temporal_grounding",
         structured=True,
         check_ground_truth=check_temporal,
+        synth="onethinker.data.synth:temporal_grounding",
+        draw="onethinker.viz:draw_span",
+        draw_times="onethinker.viz:span_times",
     ),
     TaskSpec(
         key="spatial grounding",
@@ -472,6 +482,8 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="spatial_grounding",
         structured=True,
         check_ground_truth=check_spatial,
+        synth="onethinker.data.synth:spatial_grounding",
+        draw="onethinker.viz:draw_box",
     ),
     TaskSpec(
         key="spatial-temporal grounding",
@@ -484,6 +496,10 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="spatiotemporal_grounding",
         structured=True,
         check_ground_truth=check_frames,
+        synth="onethinker.data.synth:spatiotemporal_grounding",
+        draw="onethinker.viz:draw_second_box",
+        draw_times="onethinker.viz:second_box_times",
+        describe="onethinker.viz:describe_boxes",
     ),
     TaskSpec(
         key="tracking",
@@ -496,6 +512,10 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="tracking",
         structured=True,
         check_ground_truth=check_frames,
+        synth="onethinker.data.synth:tracking",
+        draw="onethinker.viz:draw_tracking_box",
+        draw_times="onethinker.viz:tracking_box_times",
+        describe="onethinker.viz:describe_boxes",
     ),
     TaskSpec(
         key="segmentation/image",
@@ -508,6 +528,10 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="image_segmentation",
         structured=True,
         check_ground_truth=check_segmentation,
+        synth="onethinker.data.synth:segmentation_image",
+        draw="onethinker.viz:draw_segmentation",
+        draw_times="onethinker.viz:segmentation_times",
+        describe="onethinker.viz:describe_segmentation",
     ),
     TaskSpec(
         key="segmentation/video",
@@ -520,8 +544,9 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         metric_suite="video_segmentation",
         structured=True,
         check_ground_truth=check_segmentation,
+        synth="onethinker.data.synth:segmentation_video",
+        draw="onethinker.viz:draw_segmentation",
+        draw_times="onethinker.viz:segmentation_times",
+        describe="onethinker.viz:describe_segmentation",
     ),
 )
-
-for _spec in BUILTIN_SPECS:
-    register(_spec)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from onethinker.models.encode import MediaSettings
+from onethinker.models.loading import quiet_transformers  # noqa: F401  (re-exported for the trainers)
 from onethinker.train.config import DataConfig, ModelConfig, OptimConfig
 
 
@@ -274,17 +275,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def quiet_transformers() -> None:
-    """No per-load progress bars or advisory warnings from transformers in our output."""
-    import warnings
-
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
 
 
 def save_final_model(runtime: Runtime, model, processor, output_dir: Path) -> Path:

@@ -64,7 +64,8 @@ class DataConfig:
     Attributes:
         train_file: corpus file (JSON list, JSONL or parquet). RL reads corpus records; SFT reads corpus
             records with an ``sft_response`` or ShareGPT lines (``messages`` + ``images``/``videos``).
-        eval_file: held-out file of the same kind (SFT: evaluation loss; RL: optional held-out rewards).
+        eval_file: SFT only: held-out file of the same kind, for the evaluation loss (``eval/loss``).
+            RL refuses it: score a held-out file with ``onethinker eval run`` on the trained model.
         media_root: folder media paths are relative to; ``null`` means the train file's folder.
         tasks: train only on these task keys (e.g. ``["multiple choice", "numerical"]``); ``null`` = all.
         max_samples: use only the first N records (quick experiments); ``null`` = all.
@@ -271,6 +272,9 @@ class RLConfig:
         r, a = self.rollout, self.algorithm
         if self.trainer.max_steps <= 0:
             problems.append(("trainer.max_steps", "RL needs max_steps > 0"))
+        if self.data.eval_file:
+            problems.append(("data.eval_file", "is SFT only; RL does not read it (score a held-out file with "
+                                               "`onethinker eval run --model OUTPUT_DIR/final --bench FILE`)"))
         if r.n < 2 and a.advantage != "dr_grpo":
             problems.append(("rollout.n", f"group-relative advantages need n >= 2, got {r.n}"))
         problems += _filter_threshold_checks(r, a.format_weight)
@@ -336,13 +340,13 @@ def _common_checks(cfg) -> list[tuple[str, str]]:
     if d.video_fps <= 0:
         problems.append(("data.video_fps", f"must be > 0, got {d.video_fps}"))
     if d.tasks is not None:
-        from onethinker.tasks import TASKS, UnknownTaskError, task_key
+        from onethinker.tasks import UnknownTaskError, all_tasks, task_key
 
         for name in d.tasks:
             try:
                 task_key(name)
             except UnknownTaskError:
-                known = ", ".join(TASKS)
+                known = ", ".join(all_tasks())
                 problems.append(("data.tasks", f"unknown task {name!r} (known: {known})"))
     return problems
 
