@@ -55,8 +55,12 @@ def save_checkpoint(
     scheduler=None,
     state: dict[str, Any] | None = None,
     keep: int = 0,
+    model_state: dict | None = None,
 ) -> Path:
-    """Write checkpoint ``step`` atomically; keep only the newest ``keep`` (0 = all). Returns its folder."""
+    """Write checkpoint ``step`` atomically; keep only the newest ``keep`` (0 = all). Returns its folder.
+
+    ``model_state``: the weights to write when ``model`` holds only a shard of them (FSDP, ZeRO-3).
+    """
     import torch
 
     root = checkpoint_dir(output_dir)
@@ -67,7 +71,7 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, state_dict=model_state)
     if processor is not None:
         processor.save_pretrained(tmp)
     torch.save(

@@ -14,7 +14,11 @@ from onethinker.train.config import DataConfig, ModelConfig, OptimConfig
 
 @dataclass
 class Runtime:
-    """Where this process runs. ``accelerator`` is set under ``accelerate launch`` with several processes."""
+    """Where this process runs. ``accelerator`` is set under ``accelerate launch`` with several processes.
+
+    The collectives below are the only places the trainers talk across processes; with one process they
+    are plain local operations, so a one-process run takes exactly the same code path.
+    """
 
     device: Any
     rank: int = 0
@@ -25,8 +29,11 @@ class Runtime:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def prepare_model(self, model):
-        return self.accelerator.prepare_model(model) if self.accelerator is not None else model
+    def prepare(self, model, optimizer, scheduler):
+        """Model, optimizer and schedule through ``accelerator.prepare`` (DDP, FSDP or DeepSpeed wrap them)."""
+        if self.accelerator is None:
+            return model, optimizer, scheduler
+        return self.accelerator.prepare(model, optimizer, scheduler)
 
     def unwrap(self, model):
         return self.accelerator.unwrap_model(model) if self.accelerator is not None else model
@@ -36,6 +43,53 @@ class Runtime:
             self.accelerator.backward(loss)
         else:
             loss.backward()
+
+    def no_sync(self, model, skip: bool):
+        """Context for a backward that only accumulates locally (``skip``): gradients are all-reduced once,
+        by the last backward before the optimizer step."""
+        import contextlib
+
+        if self.accelerator is None or not skip:
+            return contextlib.nullcontext()
+        return self.accelerator.no_sync(model)
+
+    def clip_gradients(self, model, max_norm: float) -> float:
+        """Clip the global gradient norm (when ``max_norm > 0``); return the norm before clipping.
+
+        Under accelerate the norm is taken by the wrapper (FSDP and DeepSpeed hold shards of the gradients).
+        """
+        if self.accelerator is None:
+            return clip_gradients(model, max_norm)
+        norm = self.accelerator.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else float("inf"))
+        return float(norm) if norm is not None else 0.0
+
+    def sum_across(self, values: list[float]) -> list[float]:
+        """Element-wise sum over processes (float64)."""
+        if self.world_size == 1:
+            return list(values)
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t.tolist()
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        """Every process's ``obj``, in rank order, on every process."""
+        if self.world_size == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def model_state(self, model):
+        """The full model state dict for saving (gathered from shards under FSDP / ZeRO-3); every process
+        must call it. ``None`` with one process: ``save_pretrained`` reads the model itself."""
+        if self.accelerator is None:
+            return None
+        return self.accelerator.get_state_dict(model)
 
     def wait(self) -> None:
         if self.accelerator is not None:
@@ -54,7 +108,8 @@ def make_runtime(model_cfg: ModelConfig, threads: int = 0) -> Runtime:
     if world > 1:
         from accelerate import Accelerator
 
-        accelerator = Accelerator(cpu=model_cfg.device == "cpu")
+        # The schedule counts optimizer steps; accelerate would otherwise step it once per process.
+        accelerator = Accelerator(cpu=model_cfg.device == "cpu", step_scheduler_with_optimizer=False)
         return Runtime(accelerator.device, accelerator.process_index, accelerator.num_processes, accelerator)
     device = model_cfg.device
     if device == "auto":
@@ -278,13 +333,21 @@ def seed_everything(seed: int) -> None:
 
 
 def save_final_model(runtime: Runtime, model, processor, output_dir: Path) -> Path:
-    """Write ``output_dir/final`` as a plain loadable model folder (LoRA merged) from the main process."""
+    """Write ``output_dir/final`` as a plain loadable model folder (LoRA merged) from the main process.
+
+    Every process must call it: under FSDP / ZeRO-3 the full weights are gathered from all of them.
+    """
     out = output_dir / "final"
     runtime.wait()
-    if runtime.is_main:
-        model = runtime.unwrap(model)
-        if hasattr(model, "merge_and_unload"):  # LoRA: save a plain model
-            model = model.merge_and_unload()
-        model.save_pretrained(out)
-        processor.save_pretrained(out)
+    plain = runtime.unwrap(model)
+    if hasattr(plain, "merge_and_unload"):  # LoRA: save a plain model (replicated adapters: no gather)
+        if runtime.is_main:
+            plain.merge_and_unload().save_pretrained(out)
+            processor.save_pretrained(out)
+    else:
+        state = runtime.model_state(model)
+        if runtime.is_main:
+            plain.save_pretrained(out, state_dict=state)
+            processor.save_pretrained(out)
+    runtime.wait()
     return out

@@ -14,8 +14,12 @@ One step, top to bottom (:meth:`RLTrainer.train_step`):
 5. **log** per task (rewards and their parts, accuracy, EMA mean/std, |advantage|, response length, KL, clip
    fraction, entropy, filtered groups) and time per phase; **checkpoint** atomically every ``save_every``.
 
-Several processes (``accelerate launch``): each draws the same global prompt list and takes its share; the
-EMA tracker all-reduces its batch moments so every rank holds the same statistics; DDP averages gradients.
+Several processes (``accelerate launch``): one global prompt stream. Every process draws the same global
+list from the sampler (refills included), generates and scores its share, and the scored groups are gathered
+so that every process holds the whole step: the same filtering and refill decisions, the same kept groups,
+advantages and EMA statistics. The update splits each mini-batch's groups over the processes, accumulates
+gradients locally and synchronises them once per optimizer step; a step therefore equals a one-process
+step over the same global batch (up to float rounding), and a checkpoint written by rank 0 resumes every rank.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Group:
     response_ids: list[list[int]]
     texts: list[str]
     scores: list[dict]
+    index: int = -1  # the record's place in the training data
 
     @property
     def task(self) -> str:
@@ -94,14 +99,17 @@ class RLTrainer:
             self.ref_model, _ = load_policy(cfg.model, self.runtime, trainable=False)
         self.media = media_settings(cfg.data)
         self.cache = MediaCache(cfg.data.media_cache)
-        self.tracker = EMATracker(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.ema_min_std)
+        # Every process computes advantages over the gathered step, so no all-reduce inside the tracker.
+        self.tracker = EMATracker(decay=cfg.algorithm.ema_decay, min_std=cfg.algorithm.ema_min_std,
+                                  distributed=False)
         if cfg.data.balance_tasks:  # every task gets the same share of each step's prompts
             self.sampler = TaskBalancedSampler([r.key for r in self.records], seed=cfg.trainer.seed)
         else:
             self.sampler = EpochSampler(len(self.records), seed=cfg.trainer.seed)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.trainer.max_steps)
-        self.model = self.runtime.prepare_model(self.model)
+        self.model, self.optimizer, self.scheduler = self.runtime.prepare(self.model, self.optimizer,
+                                                                          self.scheduler)
         self.step = 0
         self.next_uid = 0
         self.output_dir = Path(cfg.trainer.output_dir)
@@ -136,33 +144,41 @@ class RLTrainer:
                 temperature=r.temperature, top_p=r.top_p, num_return_sequences=r.n)
         return self._gen_config
 
-    def rollout(self, records: list) -> list[Group]:
-        """Generate and score ``n`` responses for each record."""
+    def rollout(self, indices: list[int], uids: list[int]) -> list[Group]:
+        """Generate and score ``n`` responses for each record ``indices[j]`` (its group id ``uids[j]``).
+
+        Each ``generate`` call samples from a generator seeded by ``(trainer.seed, uid of its first
+        prompt)``: processes never share a random stream, and with ``rollout.generation_batch_size=1`` a
+        prompt's rollouts do not depend on how prompts are batched or spread over processes.
+        """
         import torch
 
-        from onethinker.models.encode import collate_prompts, prepare_prompt
+        from onethinker.models.encode import collate_prompts
         from onethinker.models.generate import generate_ids
         from onethinker.rewards import score_batch
 
         r = self.cfg.rollout
         model = self.runtime.unwrap(self.model)
-        prompts = [prepare_prompt(self.processor, rec, self.media_root, media=self.media, cache=self.cache)
-                   for rec in records]
+        records = [self.records[i] for i in indices]
+        prompts = [self._prompt(rec) for rec in records]
         per_call = r.generation_batch_size or len(records)
         response_ids: list[list[int]] = []
         t0 = time.perf_counter()
         model.eval()
+        devices = [self.runtime.device] if self.runtime.device.type == "cuda" else []
         with torch.no_grad():
             for start in range(0, len(prompts), per_call):
                 batch = collate_prompts(self.processor, prompts[start : start + per_call])
-                response_ids.extend(generate_ids(model, self.processor, batch, self.generation_config()))
+                with torch.random.fork_rng(devices=devices):
+                    torch.manual_seed(self.cfg.trainer.seed * 1_000_003 + uids[start])
+                    response_ids.extend(generate_ids(model, self.processor, batch, self.generation_config()))
         model.train()
         self._times["generate"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         texts = self.processor.tokenizer.batch_decode(response_ids, skip_special_tokens=True)
         items = [{"response": texts[i], "ground_truth": str(records[i // r.n].answer),
                   "problem_type": records[i // r.n].problem_type, "data_type": records[i // r.n].data_type,
-                  "problem": records[i // r.n].problem, "problem_id": self.next_uid + i // r.n}  # judge inputs
+                  "problem": records[i // r.n].problem, "problem_id": uids[i // r.n]}  # judge inputs
                  for i in range(len(texts))]
         scores = score_batch(items, format_weight=self.cfg.algorithm.format_weight, judge=self.cfg.judge)
         self._judge_stats = scores.judge_stats + self._judge_stats  # summed over the step's tries
@@ -170,25 +186,55 @@ class RLTrainer:
         groups = []
         for j, rec in enumerate(records):
             sl = slice(j * r.n, (j + 1) * r.n)
-            groups.append(Group(self.next_uid, rec, prompts[j], response_ids[sl], texts[sl], scores[sl]))
-            self.next_uid += 1
+            groups.append(Group(uids[j], rec, prompts[j], response_ids[sl], texts[sl],
+                                [dict(x) for x in scores[sl]], indices[j]))
         return groups
 
+    def _prompt(self, record):
+        from onethinker.models.encode import prepare_prompt
+
+        return prepare_prompt(self.processor, record, self.media_root, media=self.media, cache=self.cache)
+
+    def _gather(self, groups: list[Group]) -> list[Group]:
+        """Every process's scored groups, in global stream order, on every process.
+
+        Only ids, texts and scores travel; a group generated elsewhere gets its prompt back from its record
+        when this process trains on it (:meth:`_ensure_prompts`).
+        """
+        if self.runtime.world_size == 1:
+            return groups
+        mine = [(g.uid, g.index, g.response_ids, g.texts, g.scores) for g in groups]
+        local = {g.uid: g for g in groups}
+        out = []
+        for uid, index, ids, texts, scores in sorted(x for part in self.runtime.gather_objects(mine) for x in part):
+            out.append(local.get(uid) or Group(uid, self.records[index], None, ids, texts, scores, index))
+        return out
+
+    def _ensure_prompts(self, groups: list[Group]) -> None:
+        for g in groups:
+            if g.prompt is None:
+                g.prompt = self._prompt(g.record)
+
     def collect(self) -> StepData:
-        """Rollouts for one step, with online filtering and refill (see module doc)."""
+        """Rollouts for one step, with online filtering and refill (see module doc).
+
+        Every decision here is taken on the gathered global list, so all processes take the same ones.
+        """
         import torch
 
         from onethinker.rl import filter_groups
 
         r = self.cfg.rollout
         rank, world = self.runtime.rank, self.runtime.world_size
-        want = -(-r.prompts_per_step // world)  # this process's share
+        want = r.prompts_per_step
         data = StepData()
         while len(data.groups) < want and data.tries < r.max_tries:
             need = want - len(data.groups)
-            # The same global list on every process; each takes its own slice.
-            indices = self.sampler.take(need * world)[rank::world]
-            groups = self.rollout([self.records[i] for i in indices])
+            # The same global list on every process (uids are places in the stream); each takes its slice.
+            indices = self.sampler.take(need)
+            uids = list(range(self.next_uid, self.next_uid + need))
+            self.next_uid += need
+            groups = self._gather(self.rollout(indices[rank::world], uids[rank::world]))
             data.scored.extend(groups)
             data.tries += 1
             if not r.online_filtering:
@@ -204,17 +250,7 @@ class RLTrainer:
             kept_uids = {gids[i] for i in keep.nonzero().flatten().tolist()}
             data.groups.extend(g for g in groups if g.uid in kept_uids)
         data.groups = data.groups[:want]
-        if world > 1:  # equal work per rank keeps DDP's collectives in step
-            data.groups = data.groups[: self._min_across_ranks(len(data.groups))]
         return data
-
-    def _min_across_ranks(self, value: int) -> int:
-        import torch
-        import torch.distributed as dist
-
-        t = torch.tensor([value], device=self.runtime.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MIN)
-        return int(t.item())
 
     # ----------------------------------------------------------------------------------------- batches
     def _rows(self, groups: list[Group]) -> list[tuple[int, int]]:
@@ -254,8 +290,6 @@ class RLTrainer:
             grpo_advantages,
             policy_loss,
         )
-        from onethinker.train.common import clip_gradients
-
         cfg, a = self.cfg, self.cfg.algorithm
         self._times = defaultdict(float)
         self._judge_stats = None
@@ -284,12 +318,24 @@ class RLTrainer:
             adv = (grpo_advantages if a.advantage == "grpo" else dr_grpo_advantages)(scores, gids)
         adv = adv.float()
 
-        prompt_batch = collate_prompts(self.processor, [g.prompt for g in groups])
-        mini = -(-a.mini_batch_prompts // self.runtime.world_size)  # a global size, like prompts_per_step
+        # Mini-batches are global (``mini_batch_prompts`` groups of the step, in order); each process trains on
+        # its slice of every one. Every process runs the same number of micro-batches (zero-weight repeats
+        # where its slice is shorter or empty), so wrappers that communicate in the forward (FSDP) stay in
+        # step too; gradients are all-reduced once, by the last backward before each optimizer step.
+        rank, world = self.runtime.rank, self.runtime.world_size
+        mini, micro = a.mini_batch_prompts, a.micro_batch_size
         minibatches = [list(range(s, min(s + mini, len(groups)))) for s in range(0, len(groups), mini)]
-        micro = a.micro_batch_size
+        plans = [self._plan(groups, mb, rank, world, micro) for mb in minibatches]
+        mine = sorted({gi for plan in plans for chunk, _ in plan for gi, _ in chunk})
+        local = {gi: j for j, gi in enumerate(mine)}
+        self._ensure_prompts([groups[gi] for gi in mine])
+        prompt_batch = collate_prompts(self.processor, [groups[gi].prompt for gi in mine])
+        sub_groups = [groups[gi] for gi in mine]
         n_updates = a.ppo_epochs * len(minibatches)
         row_index = {row: i for i, row in enumerate(rows)}
+
+        def local_rows(chunk):
+            return [(local[gi], k) for gi, k in chunk]
 
         # Old log-probs: with a single update the sampling policy is the current one (ratio 1 at the start).
         old_lp: dict[int, torch.Tensor] = {}
@@ -297,57 +343,62 @@ class RLTrainer:
         if n_updates > 1:
             t0 = time.perf_counter()
             self.model.eval()
-            for start in range(0, len(rows), micro):
-                chunk = rows[start : start + micro]
-                _, lp, _ = self._logprobs(self.model, groups, prompt_batch, chunk, grad=False)
-                for j, row in enumerate(chunk):
-                    old_lp[row_index[row]] = lp[j]
+            for plan in plans:
+                for chunk, _ in plan:
+                    _, lp, _ = self._logprobs(self.model, sub_groups, prompt_batch, local_rows(chunk), grad=False)
+                    for j, row in enumerate(chunk):
+                        old_lp[row_index[row]] = lp[j]
             self.model.train()
             self._times["old_logprob"] += time.perf_counter() - t0
         if a.kl_coef > 0:
             t0 = time.perf_counter()
-            for start in range(0, len(rows), micro):
-                chunk = rows[start : start + micro]
-                if self.ref_model is not None:
-                    _, lp, _ = self._logprobs(self.ref_model, groups, prompt_batch, chunk, grad=False)
-                else:  # LoRA: the reference is the base model, adapters off
-                    with self.runtime.unwrap(self.model).disable_adapter():
-                        _, lp, _ = self._logprobs(self.model, groups, prompt_batch, chunk, grad=False)
-                for j, row in enumerate(chunk):
-                    ref_lp[row_index[row]] = lp[j]
+            for plan in plans:
+                for chunk, _ in plan:
+                    if self.ref_model is not None:
+                        _, lp, _ = self._logprobs(self.ref_model, sub_groups, prompt_batch, local_rows(chunk),
+                                                  grad=False)
+                    else:  # LoRA: the reference is the base model, adapters off
+                        with self.runtime.unwrap(self.model).disable_adapter():
+                            _, lp, _ = self._logprobs(self.model, sub_groups, prompt_batch, local_rows(chunk),
+                                                      grad=False)
+                    for j, row in enumerate(chunk):
+                        ref_lp[row_index[row]] = lp[j]
             self._times["ref_logprob"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
         per_row: dict[str, dict[int, float]] = defaultdict(dict)
         update_metrics: dict[str, list[float]] = defaultdict(list)
         for _epoch in range(a.ppo_epochs):
-            for mb in minibatches:
+            for mb, plan in zip(minibatches, plans):
+                # Shares of the whole mini-batch (over all processes), times the process count: the gradient
+                # average over processes then gives the one-process update.
                 mb_rows = [(gi, k) for gi in mb for k in range(len(groups[gi].response_ids))]
                 mb_tokens = sum(len(groups[gi].response_ids[k]) for gi, k in mb_rows)
-                for start in range(0, len(mb_rows), micro):
-                    chunk = mb_rows[start : start + micro]
+                for j, (chunk, weight) in enumerate(plan):
                     idx = [row_index[row] for row in chunk]
-                    batch, lp, ent = self._logprobs(self.model, groups, prompt_batch, chunk, grad=True,
-                                                    entropy=True)
-                    mask = batch["response_mask"].to(lp.device).float()
-                    width = mask.shape[1]
-                    old = torch.stack([_fit(old_lp[i], width) for i in idx]) if old_lp else lp.detach()
-                    ref = torch.stack([_fit(ref_lp[i], width) for i in idx]) if ref_lp else None
-                    token_adv = broadcast_advantages(adv[idx].to(lp.device), mask)
-                    loss, m = policy_loss(lp, old.to(lp.device), token_adv, mask, clip_low=a.clip_low,
-                                          clip_high=a.clip_high, dual_clip=a.dual_clip,
-                                          loss_agg_mode=a.loss_agg_mode,
-                                          max_response_length=cfg.rollout.max_new_tokens,
-                                          ref_log_prob=None if ref is None else ref.to(lp.device),
-                                          kl_coef=a.kl_coef, kl_kind=a.kl_kind)
-                    # Weight micro-batches by their share of the mini-batch (tokens for token-mean).
-                    share = (float(mask.sum()) / max(mb_tokens, 1)) if a.loss_agg_mode == "token-mean" \
-                        else len(chunk) / len(mb_rows)
-                    self.runtime.backward(loss * share)
-                    for key, value in m.items():
-                        update_metrics[key].append(value)
-                    self._row_stats(per_row, idx, lp.detach(), old, ref, ent.detach(), mask)
-                update_metrics["grad_norm"].append(clip_gradients(self.model, cfg.optim.max_grad_norm))
+                    with self.runtime.no_sync(self.model, skip=j < len(plan) - 1):
+                        batch, lp, ent = self._logprobs(self.model, sub_groups, prompt_batch, local_rows(chunk),
+                                                        grad=True, entropy=True)
+                        mask = batch["response_mask"].to(lp.device).float()
+                        width = mask.shape[1]
+                        old = torch.stack([_fit(old_lp[i], width) for i in idx]) if old_lp else lp.detach()
+                        ref = torch.stack([_fit(ref_lp[i], width) for i in idx]) if ref_lp else None
+                        token_adv = broadcast_advantages(adv[idx].to(lp.device), mask)
+                        loss, m = policy_loss(lp, old.to(lp.device), token_adv, mask, clip_low=a.clip_low,
+                                              clip_high=a.clip_high, dual_clip=a.dual_clip,
+                                              loss_agg_mode=a.loss_agg_mode,
+                                              max_response_length=cfg.rollout.max_new_tokens,
+                                              ref_log_prob=None if ref is None else ref.to(lp.device),
+                                              kl_coef=a.kl_coef, kl_kind=a.kl_kind)
+                        # Weight micro-batches by their share of the mini-batch (tokens for token-mean).
+                        share = (float(mask.sum()) / max(mb_tokens, 1)) if a.loss_agg_mode == "token-mean" \
+                            else len(chunk) / len(mb_rows)
+                        self.runtime.backward(loss * (share * world * weight))
+                    if weight:
+                        for key, value in m.items():
+                            update_metrics[key].append(value)
+                        self._row_stats(per_row, idx, lp.detach(), old, ref, ent.detach(), mask)
+                update_metrics["grad_norm"].append(self.runtime.clip_gradients(self.model, cfg.optim.max_grad_norm))
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]
@@ -361,6 +412,23 @@ class RLTrainer:
         self.tracker_summary_into(metrics)
         metrics.update(self._time_metrics(t_step, sum(len(g.response_ids) for g in data.scored)))
         return metrics
+
+    @staticmethod
+    def _plan(groups: list[Group], mb: list[int], rank: int, world: int, micro: int):
+        """This process's micro-batches of mini-batch ``mb`` as ``(rows, weight)``.
+
+        Process ``r`` trains on the groups ``mb[r::world]``; every process gets as many micro-batches as the
+        busiest one, the missing ones zero-weight repeats (of its first micro-batch, or of the mini-batch's
+        first group where its slice is empty).
+        """
+        def chunks(part):
+            rows = [(gi, k) for gi in part for k in range(len(groups[gi].response_ids))]
+            return [rows[s : s + micro] for s in range(0, len(rows), micro)]
+
+        count = max(len(chunks(mb[r::world])) for r in range(world))
+        own = chunks(mb[rank::world])
+        filler = own[0] if own else chunks(mb[:1])[0]
+        return [(c, 1.0) for c in own] + [(filler, 0.0)] * (count - len(own))
 
     def _row_stats(self, per_row, idx, lp, old, ref, ent, mask) -> None:
         from onethinker.rl import kl_penalty
@@ -499,15 +567,18 @@ class RLTrainer:
         from onethinker.train.checkpoint import save_checkpoint
 
         self.runtime.wait()
-        if not self.runtime.is_main:
-            return None
-        return save_checkpoint(
-            self.output_dir, self.step, model=self.runtime.unwrap(self.model), processor=self.processor,
-            optimizer=self.optimizer, scheduler=self.scheduler,
-            state={"sampler": self.sampler.state_dict(), "ema": self.tracker.state_dict(),
-                   "next_uid": self.next_uid},
-            keep=self.cfg.trainer.keep_checkpoints,
-        )
+        weights = self.runtime.model_state(self.model)  # every process: FSDP gathers the shards
+        path = None
+        if self.runtime.is_main:  # the sampler, uid counter and tracker are identical on every process
+            path = save_checkpoint(
+                self.output_dir, self.step, model=self.runtime.unwrap(self.model), processor=self.processor,
+                optimizer=self.optimizer, scheduler=self.scheduler, model_state=weights,
+                state={"sampler": self.sampler.state_dict(), "ema": self.tracker.state_dict(),
+                       "next_uid": self.next_uid},
+                keep=self.cfg.trainer.keep_checkpoints,
+            )
+        self.runtime.wait()  # nobody resumes or moves on before the checkpoint is complete
+        return path
 
     def _restore(self, path: Path) -> int:
         from onethinker.train.checkpoint import load_checkpoint

@@ -65,7 +65,8 @@ class SFTTrainer:
         self.sampler = EpochSampler(len(self.examples), seed=t.seed)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, self.total_steps)
-        self.model = self.runtime.prepare_model(self.model)
+        self.model, self.optimizer, self.scheduler = self.runtime.prepare(self.model, self.optimizer,
+                                                                          self.scheduler)
         self.step = 0
         self.output_dir = Path(t.output_dir)
         self.skipped_long = 0
@@ -140,38 +141,67 @@ class SFTTrainer:
             logger.close()
         return self.save_final()
 
+    def _chunks(self, indices: list[int]) -> list[list[int]]:
+        """One process's share of a step in micro-batches; similar lengths together waste less padding."""
+        mb = self.cfg.trainer.micro_batch_size
+        indices = sorted(indices, key=self._length)
+        return [indices[s : s + mb] for s in range(0, len(indices), mb)]
+
     def train_step(self) -> dict[str, Any]:
-        from onethinker.train.common import clip_gradients
+        """One optimizer step over ``batch_size`` examples per process.
+
+        Every process draws the same global batch and takes its share. Micro-batches longer than
+        ``data.max_length`` are skipped; the rest accumulate gradients locally, and exactly one backward
+        per process (its last) synchronises them. A process that skipped more than another, or everything,
+        fills up with zero-weight passes, so no process ever waits for a pass that never comes. Each micro-batch's loss is weighted by its share of the global
+        batch's response tokens (times the process count, which DDP's gradient average divides out), so
+        the update equals a one-process step over the same global batch.
+        """
         from onethinker.train.forward import sft_loss
 
         t0 = time.perf_counter()
         t = self.cfg.trainer
         rank, world = self.runtime.rank, self.runtime.world_size
-        # Every process draws the same global batch and takes its own share.
-        indices = self.sampler.take(t.batch_size * world)[rank::world]
-        # Micro-batches of similar length waste less compute on padding; the step's loss is unchanged.
-        indices.sort(key=self._length)
-        total_tokens = sum(len(self.response_ids[i]) for i in indices)
+        global_batch = self.sampler.take(t.batch_size * world)
+        total_tokens = sum(len(self.response_ids[i]) for i in global_batch)
+        chunks = self._chunks(global_batch[rank::world])
+        batches = [self.encode([self.examples[i] for i in c], [self.response_ids[i] for i in c]) for c in chunks]
+        fits = [self._fits(b) for b in batches]
+        work = [(c, b, 1.0) for c, b, ok in zip(chunks, batches, fits) if ok]
+        if world > 1:
+            # Every process runs as many passes as the one with the most micro-batches that fit: repeats at
+            # zero weight fill the gap (one of its own, or one that fits on another process when none of its
+            # own does; every process knows every share of the global batch). Wrappers that communicate in
+            # the forward or backward (DDP's last backward, FSDP, ZeRO-3) then never wait for a missing pass.
+            all_fits = self.runtime.gather_objects(fits)
+            count = max(sum(f) for f in all_fits)
+            if count > len(work):
+                if work:
+                    filler = work[0][:2]
+                else:
+                    r, j = next((r, j) for r in range(world) for j, ok in enumerate(all_fits[r]) if ok)
+                    c = self._chunks(global_batch[r::world])[j]
+                    filler = (c, self.encode([self.examples[i] for i in c], [self.response_ids[i] for i in c]))
+                work += [(*filler, 0.0)] * (count - len(work))
         loss_sum, tokens, examples = 0.0, 0, 0
-        for start in range(0, len(indices), t.micro_batch_size):
-            chunk = indices[start : start + t.micro_batch_size]
-            batch = self.encode([self.examples[i] for i in chunk], [self.response_ids[i] for i in chunk])
-            if not self._fits(batch):
-                self.skipped_long += len(chunk)
-                continue
-            loss, n = sft_loss(self.model, batch)
-            # Token-weighted: the step's loss is the mean over all its response tokens.
-            self.runtime.backward(loss * (n / max(total_tokens, 1)))
-            loss_sum += float(loss.detach()) * n
-            tokens += n
-            examples += len(chunk)
-        grad_norm = clip_gradients(self.model, self.cfg.optim.max_grad_norm)
+        for j, (chunk, batch, weight) in enumerate(work):
+            with self.runtime.no_sync(self.model, skip=j < len(work) - 1):
+                loss, n = sft_loss(self.model, batch)
+                self.runtime.backward(loss * (weight * n * world / max(total_tokens, 1)))
+            if weight:
+                loss_sum += float(loss.detach()) * n
+                tokens += n
+                examples += len(chunk)
+        skipped = sum(len(c) for c, ok in zip(chunks, fits) if not ok)
+        loss_sum, tokens, examples, skipped = self.runtime.sum_across([loss_sum, tokens, examples, skipped])
+        self.skipped_long += int(skipped)
+        grad_norm = self.runtime.clip_gradients(self.model, self.cfg.optim.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return {"loss": loss_sum / max(tokens, 1), "lr": lr, "grad_norm": grad_norm, "tokens": tokens,
-                "examples": examples, "skipped_too_long": self.skipped_long,
+        return {"loss": loss_sum / max(tokens, 1), "lr": lr, "grad_norm": grad_norm, "tokens": int(tokens),
+                "examples": int(examples), "skipped_too_long": self.skipped_long,
                 "time/step": time.perf_counter() - t0}
 
     def evaluate(self) -> dict[str, float]:
@@ -214,14 +244,17 @@ class SFTTrainer:
         from onethinker.train.checkpoint import save_checkpoint
 
         self.runtime.wait()
-        if not self.runtime.is_main:
-            return None
-        return save_checkpoint(
-            self.output_dir, self.step, model=self.runtime.unwrap(self.model), processor=self.processor,
-            optimizer=self.optimizer, scheduler=self.scheduler,
-            state={"sampler": self.sampler.state_dict(), "skipped_too_long": self.skipped_long},
-            keep=self.cfg.trainer.keep_checkpoints,
-        )
+        weights = self.runtime.model_state(self.model)  # every process: FSDP gathers the shards
+        path = None
+        if self.runtime.is_main:  # every process holds the same data order; rank 0 writes it
+            path = save_checkpoint(
+                self.output_dir, self.step, model=self.runtime.unwrap(self.model), processor=self.processor,
+                optimizer=self.optimizer, scheduler=self.scheduler, model_state=weights,
+                state={"sampler": self.sampler.state_dict(), "skipped_too_long": self.skipped_long},
+                keep=self.cfg.trainer.keep_checkpoints,
+            )
+        self.runtime.wait()  # nobody resumes or moves on before the checkpoint is complete
+        return path
 
     def _restore(self, path: Path) -> int:
         from onethinker.train.checkpoint import load_checkpoint
