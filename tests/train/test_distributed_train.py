@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -104,8 +105,16 @@ def runs(tiny_model, tmp_path_factory):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            str(HERE / "accelerate_driver.py"), str(root / "spec.json")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)  # a hang fails here
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    # A hang fails here; the whole process group goes, so no worker outlives the test.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=400)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the two processes did not finish in 400 s: out of step (a collective waits forever)")
+    assert proc.returncode == 0, stderr[-4000:]
 
     from accelerate_driver import make_trainer, weights_digest
 

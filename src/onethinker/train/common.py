@@ -110,6 +110,10 @@ def make_runtime(model_cfg: ModelConfig, threads: int = 0) -> Runtime:
 
         # The schedule counts optimizer steps; accelerate would otherwise step it once per process.
         accelerator = Accelerator(cpu=model_cfg.device == "cpu", step_scheduler_with_optimizer=False)
+        if accelerator.num_processes != world:  # e.g. no GPU visible: every process would train alone
+            raise ValueError(f"WORLD_SIZE={world} but accelerate set up {accelerator.num_processes} process(es) "
+                             f"on {accelerator.device} (model.device={model_cfg.device}); several CPU processes "
+                             "need model.device=cpu")
         return Runtime(accelerator.device, accelerator.process_index, accelerator.num_processes, accelerator)
     device = model_cfg.device
     if device == "auto":
