@@ -186,3 +186,26 @@ def test_rl_refills_agree_and_equal_one_process(runs):
     assert rank0["next_uid"] == single["trainer"].next_uid
     worst, mean = _max_weight_diff(runs["two"] / "rl" / "final", runs["one"] / "rl" / "final")
     assert worst < 1e-4 and mean < 1e-6, (worst, mean)
+
+
+@pytest.mark.parametrize("recipe", sorted((HERE.parents[1] / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_recipes_are_valid_configs(recipe):
+    # The one-GPU and 8B recipes cannot be run here; at least every key and value must be one the trainer reads.
+    import yaml
+
+    from onethinker.train.config import RLConfig, SFTConfig, load_config
+
+    cls = RLConfig if "rollout" in yaml.safe_load(recipe.read_text()) else SFTConfig
+    cfg = load_config(cls, recipe, [])
+    assert cfg.model.path and cfg.data.train_file
+
+
+def test_accelerate_fsdp_config_names_the_qwen3_vl_layers():
+    # accelerate wraps by class name; a misspelt name would silently leave the model in one shard unit.
+    import yaml
+    from transformers.models.qwen3_vl import modeling_qwen3_vl
+
+    cfg = yaml.safe_load((HERE.parents[1] / "examples" / "accelerate" / "fsdp_qwen3vl_8b_sft.yaml").read_text())
+    assert cfg["distributed_type"] == "FSDP"
+    for name in cfg["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"].split(","):
+        assert hasattr(modeling_qwen3_vl, name), name

@@ -173,7 +173,9 @@ class RolloutConfig:
         temperature: sampling temperature (published: 1.0).
         top_p: nucleus sampling threshold (1.0 = off).
         max_new_tokens: response budget in tokens (published: 4096).
-        generation_batch_size: prompts per ``generate`` call (``0`` = all prompts of a try at once).
+        generation_batch_size: prompts per ``generate`` call (``0`` = all prompts of a try at once). Each call
+            samples from a generator seeded by ``(trainer.seed, uid of its first prompt)``; with ``1`` a
+            prompt's rollouts do not depend on batching or on the number of processes.
         online_filtering: drop groups whose mean ``filter_key`` is <= ``filter_low`` or >= ``filter_high``
             and sample more prompts to refill the batch.
         filter_key: reward part to filter on: ``accuracy`` (published), ``overall``, ``format``.
