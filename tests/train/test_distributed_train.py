@@ -79,8 +79,10 @@ def _sft_overrides(model, data, out, per_process):
 
 def _rl_overrides(model, data, out):
     # rollout.generation_batch_size=1: a prompt's rollouts depend on its uid only, not on the process count.
+    # 3 prompts per step over 2 processes: uneven shares, refills of 1 prompt leave a process without any,
+    # and the second mini-batch (1 group) has nothing for one process to train on.
     return [f"model.path={model}", f"data.train_file={data}", f"trainer.output_dir={out}", *MEDIA,
-            "rollout.n=2", "rollout.max_new_tokens=1", "rollout.prompts_per_step=4", "rollout.max_tries=3",
+            "rollout.n=2", "rollout.max_new_tokens=1", "rollout.prompts_per_step=3", "rollout.max_tries=3",
             "rollout.online_filtering=true", "rollout.filter_key=accuracy", "rollout.generation_batch_size=1",
             "rollout.temperature=1.0", "algorithm.kl_coef=0", "algorithm.mini_batch_prompts=2",
             "algorithm.micro_batch_size=1", "data.balance_tasks=false"]

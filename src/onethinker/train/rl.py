@@ -158,6 +158,8 @@ class RLTrainer:
         from onethinker.rewards import score_batch
 
         r = self.cfg.rollout
+        if not indices:  # a refill smaller than the process count leaves some processes without prompts
+            return []
         model = self.runtime.unwrap(self.model)
         records = [self.records[i] for i in indices]
         prompts = [self._prompt(rec) for rec in records]
