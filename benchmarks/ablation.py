@@ -12,7 +12,7 @@ once per estimator and seed from that same checkpoint, answers the held-out spli
   ``adv_abs/<task>``; prompts are drawn evenly across tasks, so the share is close to the share of the
   gradient's advantage mass).
 
-Results go to ``OUT/ablation.json``. This trains 3 x 3 RL runs: about ten minutes per seed on two idle cores at
+Results go to ``OUT/ablation.json``; rerunning the same command reuses every finished run. This trains 3 x 3 RL runs: about ten minutes per seed on two idle cores at
 the quickstart's sizes.
 """
 
@@ -113,18 +113,29 @@ def main(argv: list[str] | None = None) -> int:
         model = make_model(base, train_file)
         print("SFT ...", file=sys.stderr, flush=True)
         sft_dir = train_sft(sft_config(base, model, train_file))
-    results: dict[str, dict] = {"sft": {"accuracy": [held_out_accuracy(base, sft_dir, test_file)]}}
+    args.out.mkdir(parents=True, exist_ok=True)
+    sft_done = args.out / "sft_heldout_accuracy.json"
+    if not sft_done.is_file():
+        sft_done.write_text(json.dumps(held_out_accuracy(base, sft_dir, test_file)))
+    results: dict[str, dict] = {"sft": {"accuracy": [json.loads(sft_done.read_text())]}}
     for estimator in ESTIMATORS:
         results[estimator] = {"accuracy": [], "share": []}
-        for seed in args.seeds:
+    # Seed-major, so an interrupted run has every estimator on the same seeds; a finished run is reused.
+    for seed in args.seeds:
+        for estimator in ESTIMATORS:
             plan = QuickstartPlan(out=args.out / f"{estimator}-seed{seed}", seed=seed, **sizes)
-            plan.out.mkdir(parents=True, exist_ok=True)
-            cfg_path = plan.out / "rl.yaml"
-            dump_yaml(rl_config(plan, sft_dir, train_file), cfg_path)
-            cfg = load_config(RLConfig, cfg_path, [f"algorithm.advantage={estimator}"])
-            print(f"RL {estimator} seed {seed} ...", file=sys.stderr, flush=True)
-            final = train_rl(cfg)
-            results[estimator]["accuracy"].append(held_out_accuracy(plan, final, test_file))
+            done = plan.out / "heldout_accuracy.json"
+            if not done.is_file():
+                plan.out.mkdir(parents=True, exist_ok=True)
+                cfg_path = plan.out / "rl.yaml"
+                dump_yaml(rl_config(plan, sft_dir, train_file), cfg_path)
+                cfg = load_config(RLConfig, cfg_path, [f"algorithm.advantage={estimator}"])
+                print(f"RL {estimator} seed {seed} ...", file=sys.stderr, flush=True)
+                final = plan.out / "rl" / "final"
+                if not final.is_dir():
+                    final = train_rl(cfg)
+                done.write_text(json.dumps(held_out_accuracy(plan, final, test_file)))
+            results[estimator]["accuracy"].append(json.loads(done.read_text()))
             results[estimator]["share"].append(advantage_share(plan.out / "rl"))
             (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,3 +101,21 @@ def test_rouge_equals_rouge_score_on_many_random_texts():
 @given(st.text(max_size=60), st.text(max_size=60))
 def test_rouge_equals_rouge_score_on_any_text(ref, pred):
     assert rouge_fmeasures(ref, pred) == _reference_rouge(ref, pred)
+
+
+
+# The rewards score one plain pair at a time through a float fast path; it must equal the vectorised path
+# bit for bit (degenerate, reversed and overflowing inputs included).
+def _same(fast, vector) -> bool:
+    return type(fast) is np.float64 and fast == vector
+
+
+@given(st.lists(st.floats(min_value=-1e300, max_value=1e300), min_size=8, max_size=8))
+def test_pair_fast_paths_equal_the_vectorised_metrics(values):
+    for coords in (values, [abs(v) % 1000 for v in values]):  # huge, then realistic 0-1000 coordinates
+        pred, gt = tuple(coords[:4]), tuple(coords[4:])
+        assert _same(box_iou(pred, gt), box_iou(np.array([pred]), np.array([gt]))[0])
+        assert _same(temporal_iou(pred[:2], gt[:2]), temporal_iou(np.array([pred[:2]]), np.array([gt[:2]]))[0])
+        for eps in (0.0, 1e-8):
+            assert _same(mean_relative_accuracy(pred[0], gt[0], eps),
+                         mean_relative_accuracy(np.array([pred[0]]), np.array([gt[0]]), eps)[0])

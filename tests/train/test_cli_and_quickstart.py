@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from onethinker.cli import app
@@ -61,6 +62,19 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     for png in plots:
         assert (tmp_path / "qs" / png).stat().st_size > 1000 and f"]({png})" in text
     assert (tmp_path / "qs" / "configs" / "rl.yaml").is_file()
+    # accuracy per task with its standard error, the blind control for both checkpoints, the versions
+    for checkpoint in ("sft", "rl"):
+        assert set(summary["accuracy"][checkpoint]) == set(summary["sft"]) - {"all"} | {"mean over tasks"}
+        blind = {row["task"]: row for row in summary["blind"][checkpoint]}
+        assert set(blind) == set(summary["accuracy"][checkpoint])
+        for task, row in blind.items():
+            assert row["gap"] == pytest.approx(row["right"] - row["swapped"])
+            assert row["right"] == pytest.approx(summary["accuracy"][checkpoint][task]["mean"])
+    assert "Blind-control gap" in text and "| torch |" in text and "| transformers |" in text
+    predictions = [json.loads(x) for x in (tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()]
+    assert all("swapped_response" in row for row in predictions)
+    rl_yaml = (tmp_path / "qs" / "configs" / "rl.yaml").read_text()
+    assert "filter_key: accuracy" in rl_yaml and "balance_tasks: true" in rl_yaml
     assert len((tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()) == 12
 
 

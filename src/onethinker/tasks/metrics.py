@@ -35,7 +35,19 @@ __all__ = [
 # which would move ties).
 MRA_THRESHOLDS: tuple[float, ...] = tuple(k / 20 for k in range(10, 20))
 MRA_TOLERANCES = np.array([(20 - k) / 20 for k in range(10, 20)], dtype=np.float64)
+_TOLERANCES = tuple(float(t) for t in MRA_TOLERANCES)
 REWARD_MRA_EPS = 1e-8  # the published reward's denominator |gt| + 1e-8; benchmarks (VSI-Bench) use 0
+
+
+def _finite_pair(pred, gt, size: int) -> bool:
+    """Whether ``pred`` and ``gt`` are one plain pair (tuples/lists of ``size`` finite numbers): the rewards'
+    case, scored in Python floats because numpy's per-call overhead would cost more than the arithmetic."""
+    if type(pred) not in (tuple, list) or type(gt) not in (tuple, list) or len(pred) != size or len(gt) != size:
+        return False
+    try:
+        return all(math.isfinite(v) for v in pred) and all(math.isfinite(v) for v in gt)
+    except TypeError:
+        return False
 
 
 def _result(values: np.ndarray):
@@ -48,6 +60,11 @@ def temporal_iou(pred, gt):
 
     A reversed span has no overlap; a union shorter than 1e-12 s gives 0.
     """
+    if _finite_pair(pred, gt, 2):  # the same operations in the same order on float64 scalars
+        p0, p1, g0, g1 = float(pred[0]), float(pred[1]), float(gt[0]), float(gt[1])
+        inter = min(p1, g1) - max(p0, g0)
+        union = max(p1, g1) - min(p0, g0)
+        return np.float64(inter / union if inter > 0.0 and union > 1e-12 else 0.0)
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     inter = np.minimum(pred[..., 1], gt[..., 1]) - np.maximum(pred[..., 0], gt[..., 0])
@@ -64,6 +81,15 @@ def box_iou(pred, gt):
     has no overlap with anything; a union below 1e-12 or a non-finite ratio (inf/inf from huge
     coordinates) gives 0.
     """
+    if _finite_pair(pred, gt, 4):  # the same operations in the same order on float64 scalars
+        p0, p1, p2, p3 = (float(v) for v in pred)
+        g0, g1, g2, g3 = (float(v) for v in gt)
+        iw = min(p2, g2) - max(p0, g0)
+        ih = min(p3, g3) - max(p1, g1)
+        inter = iw * ih if iw > 0.0 and ih > 0.0 else 0.0
+        union = max(p2 - p0, 0.0) * max(p3 - p1, 0.0) + max(g2 - g0, 0.0) * max(g3 - g1, 0.0) - inter
+        iou = inter / union if union > 1e-12 else 0.0
+        return np.float64(iou if 0.0 <= iou <= 1.0 else 0.0)
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     iw = np.minimum(pred[..., 2], gt[..., 2]) - np.maximum(pred[..., 0], gt[..., 0])
@@ -84,6 +110,14 @@ def mean_relative_accuracy(pred, gt, eps: float = REWARD_MRA_EPS):
     (VSI-Bench, :func:`onethinker.eval.metrics.mean_relative_accuracy`) uses ``eps = 0``, where a ground
     truth of 0 has no relative error and scores 0. A non-finite relative error scores 0.
     """
+    if _finite_pair((pred,), (gt,), 1):  # one pair of plain numbers: float64 scalars, same operations
+        denominator = abs(float(gt)) + eps
+        if not denominator > 0:
+            return np.float64(0.0)
+        rel = abs(float(pred) - float(gt)) / denominator
+        if not math.isfinite(rel):
+            return np.float64(0.0)
+        return np.float64(sum(rel < tolerance for tolerance in _TOLERANCES) / len(_TOLERANCES))
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     denominator = np.abs(gt) + eps
