@@ -211,3 +211,24 @@ def test_accelerate_fsdp_config_names_the_qwen3_vl_layers():
     assert cfg["distributed_type"] == "FSDP"
     for name in cfg["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"].split(","):
         assert hasattr(modeling_qwen3_vl, name), name
+
+
+def test_cli_under_accelerate_trains_once_and_reports_once(tiny_model, tmp_path):
+    """`accelerate launch ... -m onethinker.cli train sft`: one run (not two single-process runs into one
+    folder), one progress bar and one 'done' line."""
+    data, out = _sft_file(tmp_path / "data"), tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(HERE.parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "onethinker.cli", "train", "sft", str(HERE.parents[1] / "examples" / "tiny_sft.yaml"),
+           *_sft_overrides(tiny_model, data, out, 1), "data.eval_file=null", "trainer.max_steps=2",
+           "trainer.save_every=0", "trainer.eval_every=0"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("SFT done: model in") == 1
+    rows = read_metrics(out)
+    assert [r["step"] for r in rows] == [1, 2]
+    # Both processes trained: 2 steps x a global batch of 2 (1 per process), over-long ones counted apart.
+    assert sum(r["examples"] for r in rows) + rows[-1]["skipped_too_long"] == 4
+    assert (out / "final" / "model.safetensors").is_file()

@@ -64,7 +64,10 @@ def _run(label: str, run, describe) -> None:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
-    console = Console(stderr=True)
+    import os
+
+    # Under `accelerate launch` only the first process draws the bar and says where the model went.
+    console = Console(stderr=True, quiet=int(os.environ.get("RANK", "0")) != 0)
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("starting", total=None)
@@ -76,7 +79,8 @@ def _run(label: str, run, describe) -> None:
             out = run(progress)
         except _user_errors() as exc:
             bar.stop()
-            console.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True, highlight=False)
+            Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True,
+                                       highlight=False)  # every process's error is shown
             raise typer.Exit(1) from None
     console.print(f"{label} done: model in [bold]{out}[/bold]")
 
