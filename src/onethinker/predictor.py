@@ -113,7 +113,8 @@ def media_kind(path: str | Path) -> str:
             next(container.decode(stream))  # at least one frame decodes
         return "video"
     except (av.error.FFmpegError, OSError, StopIteration, UnicodeDecodeError) as exc:
-        raise PredictionError(f"{path.name}: cannot be decoded as an image or a video ({exc})") from None
+        why = getattr(exc, "strerror", None) or type(exc).__name__  # FFmpeg's reason, without the server's path
+        raise PredictionError(f"{path.name}: cannot be decoded as an image or a video ({why})") from None
 
 
 class Predictor:
