@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Prediction", "Predictor", "PredictionError", "media_kind", "render_overlay"]
+__all__ = ["Prediction", "Predictor", "PredictionError", "iter_media_frames", "media_kind", "read_media_frames",
+           "render_overlay"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -210,22 +211,27 @@ def reasoning_text(response: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
-def read_media_frames(path: Path, data_type: str) -> tuple[np.ndarray, list[float | None]]:
-    """Every frame at stored resolution (RGB uint8 ``[T, H, W, 3]``) and its time; an image is one frame at
-    time ``None``."""
+def iter_media_frames(path: Path, data_type: str):
+    """``(frame, time)`` pairs at stored resolution (RGB uint8 ``[H, W, 3]``), decoded one at a time; an
+    image is one frame at time ``None``."""
     from onethinker.eval.masks import read_image_rgb
 
     if data_type == "image":
-        return read_image_rgb(path)[None], [None]
+        yield read_image_rgb(path), None
+        return
     import av
 
-    frames, times = [], []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            times.append(float(frame.pts * stream.time_base) if frame.pts is not None else len(times) / 25.0)
-            frames.append(frame.to_ndarray(format="rgb24"))
-    return np.stack(frames), times
+        for count, frame in enumerate(container.decode(stream)):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None else count / 25.0
+            yield frame.to_ndarray(format="rgb24"), t
+
+
+def read_media_frames(path: Path, data_type: str) -> tuple[np.ndarray, list[float | None]]:
+    """Every frame at stored resolution (RGB uint8 ``[T, H, W, 3]``) and its time (``[None]`` for an image)."""
+    pairs = list(iter_media_frames(path, data_type))
+    return np.stack([f for f, _ in pairs]), [t for _, t in pairs]
 
 
 class _FrameMask:
@@ -259,8 +265,9 @@ def render_overlay(result: Prediction, out: str | Path, *, fps: float | None = N
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     draw = get_task(result.task).hook("draw") if result.ok else None
-    frames, times = read_media_frames(result.media, result.data_type)
-    height, width = frames.shape[1:3]
+    frames = iter_media_frames(result.media, result.data_type)  # streamed: a long video never sits in memory
+    first, first_time = next(frames)
+    height, width = first.shape[:2]
     mask_source = _FrameMask() if result.masks is not None else None
     mask_at = _mask_lookup(result)
     caption = result.describe()
@@ -289,10 +296,12 @@ def render_overlay(result: Prediction, out: str | Path, *, fps: float | None = N
         if result.data_type == "image":
             from PIL import Image
 
-            Image.fromarray(paint(frames[0], None)).save(out)
+            Image.fromarray(paint(first, None)).save(out)
             return out
-        _write_mp4(out, (paint(f, t) for f, t in zip(frames, times)), width, height,
-                   fps or _video_rate(result.media, len(frames), times))
+        import itertools
+
+        _write_mp4(out, (paint(f, t) for f, t in itertools.chain([(first, first_time)], frames)), width, height,
+                   fps or _video_rate(result.media))
         return out
     finally:
         plt.close(fig)
@@ -317,16 +326,13 @@ def _fit(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(rgb), (width, height), interpolation=cv2.INTER_AREA)
 
 
-def _video_rate(path: Path, count: int, times: list) -> float:
+def _video_rate(path: Path) -> float:
     import av
     from fractions import Fraction
 
     with av.open(str(path)) as container:
         rate = container.streams.video[0].average_rate
-    if rate:
-        return float(Fraction(rate))
-    span = (times[-1] - times[0]) if count > 1 else 0.0
-    return (count - 1) / span if span > 0 else 25.0
+    return float(Fraction(rate)) if rate else 25.0
 
 
 def _write_mp4(out: Path, frames, width: int, height: int, fps: float) -> None:
