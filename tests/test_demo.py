@@ -1,5 +1,6 @@
 """`onethinker demo`: the work behind the page (answers, refusals) and the page itself in a real headless
-Chromium (Debian's chromium + chromium-driver, driven by Selenium): upload, ask, see the answer and overlay."""
+Chromium (Debian's chromium + chromium-driver, driven by Selenium): upload, ask, see the answer and overlay;
+broken and oversize uploads get a message on the page."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def test_demo_page_in_a_real_browser(predictor, world, browser, tmp_path):
 
     from onethinker.demo import serve
 
-    app = serve(predictor, port=_free_port(), work=tmp_path / "demo", block=False)
+    app = serve(predictor, port=_free_port(), work=tmp_path / "demo", block=False, max_upload_mb=1)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     try:
@@ -177,11 +178,25 @@ def test_demo_page_in_a_real_browser(predictor, world, browser, tmp_path):
 
         # 3. a broken file: a message on the page, no traceback
         broken = tmp_path / "broken.mp4"
-        broken.write_bytes(b"\x00\x00\x00 this is not a video " * 40)
+        broken.write_bytes(b"\x00\x00\x00 this is not a video " * 40)  # well under the limit
         status = ask(broken, "track the shape")
         assert "Cannot answer" in status and "broken.mp4: cannot be decoded" in status
         assert "Traceback" not in browser.page_source
         browser.save_screenshot(str(shots / "3-broken-file.png"))
+
+        # 4. an oversize file (limit 1 MB here): refused with a message on the page before it is stored
+        import numpy as np
+        from PIL import Image
+
+        big = tmp_path / "big.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (900, 900, 3), dtype=np.uint8)).save(big)
+        assert big.stat().st_size > 2**20
+        css("#upload button[aria-label=Clear]").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
+        css("#upload input[type=file]").send_keys(str(big))
+        wait.until(lambda d: "exceed the maximum allowed size" in d.find_element(By.TAG_NAME, "body").text)
+        assert "big.png" in browser.find_element(By.TAG_NAME, "body").text
+        browser.save_screenshot(str(shots / "4-oversize-file.png"))
     except Exception:
         browser.save_screenshot(str(shots / "failure.png"))
         raise

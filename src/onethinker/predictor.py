@@ -255,6 +255,8 @@ class _FrameMask:
 def render_overlay(result: Prediction, out: str | Path, *, fps: float | None = None) -> Path:
     """Draw ``result`` on its media: a PNG of the image at its own size, or an MP4 of every video frame
     (same size, frame count and rate) with the answer drawn per frame by the task's ``draw`` hook."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,6 +273,7 @@ def render_overlay(result: Prediction, out: str | Path, *, fps: float | None = N
     mask_source = _FrameMask() if result.masks is not None else None
     mask_at = _mask_lookup(result)
     caption = result.describe()
+    font = max(6, min(10, width // 45))
 
     fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
@@ -286,8 +289,8 @@ def render_overlay(result: Prediction, out: str | Path, *, fps: float | None = N
             label = draw(ax, frame, t, result.value, mask_source) or label
         ax.set_xlim(-0.5, width - 0.5)
         ax.set_ylim(height - 0.5, -0.5)
-        ax.text(3, 3, label[:90], color="white", fontsize=max(6, min(10, width // 45)), va="top",
-                bbox=dict(facecolor="black", alpha=0.6, pad=2, edgecolor="none"))
+        ax.text(3, 3, textwrap.fill(label[:160], max(16, int(width / (font * 0.85)))), color="white",
+                fontsize=font, va="top", bbox=dict(facecolor="black", alpha=0.6, pad=2, edgecolor="none"))
         fig.canvas.draw()
         rgba = np.asarray(fig.canvas.buffer_rgba())
         return _fit(rgba[..., :3], height, width)
