@@ -144,12 +144,16 @@ def test_demo_page_in_a_real_browser(predictor, world, browser, tmp_path):
             field = css("#question textarea")
             field.clear()
             field.send_keys(question)
-            before = css("#status").text
+            before = css("#status").text.strip()
             css("#ask").click()
             # done: the status changed and no output still shows Gradio's "processing | 1.2s" tracker
-            wait.until(lambda d: css("#status").text.strip() and css("#status").text != before
-                       and "processing |" not in d.find_element(By.TAG_NAME, "body").text)
-            return css("#status").text
+            # (one snapshot of the page per poll; while busy, Gradio's trackers add lines such as "0.3s" or
+            # "processing | 0.3/0.5s" to the outputs, and an .eta-bar)
+            return wait.until(lambda d: d.execute_script(
+                "const s = document.querySelector('#status').innerText.trim();"
+                "const busy = /processing \\||(^|\\n)[0-9.\\/]+s(\\n|$)/.test(document.body.innerText)"
+                "  || document.querySelector('.eta-bar') !== null;"
+                "return s && s !== arguments[0] && !busy ? s : null", before))
 
         # 1. an image, spatial grounding (the default task): the answer and the overlay image show
         status = ask(world["spatial grounding"], "the blue square")
