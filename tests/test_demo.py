@@ -207,3 +207,13 @@ def test_demo_page_in_a_real_browser(predictor, world, browser, tmp_path):
     finally:
         app.close()
         print(f"\ndemo screenshots: {shots}")
+
+
+def test_demo_command_refuses_a_missing_model_folder(tmp_path):
+    pytest.importorskip("gradio", reason="the demo extra is not installed")
+    from typer.testing import CliRunner
+
+    from onethinker.cli import app
+
+    result = CliRunner().invoke(app, ["demo", "--model", str(tmp_path / "nowhere"), "--port", "0"])
+    assert result.exit_code == 2 and "does not exist" in result.output
