@@ -38,10 +38,14 @@ def test_predict_answers_an_image_question_and_draws_it(shapes, tiny, tmp_path):
     out = tmp_path / "viz.png"
     result = runner.invoke(app, ["predict", "--model", str(tiny), "--image", str(image), "--task",
                                  "spatial grounding", "the blue square", "--viz", str(out), "--max-new-tokens", "6"])
-    assert result.exit_code == 0, result.output
-    # a random tiny model rarely answers in the format: either way the outcome is stated, never a traceback
-    assert "answer (spatial grounding)" in result.output or "does not parse as spatial grounding" in result.output
-    assert Image.open(out).size[0] > 100
+    # a random tiny model rarely answers in the format: either way the outcome is stated, never a traceback;
+    # an answer that does not parse exits 1 with the raw answer and the parser's reason
+    if result.exit_code == 0:
+        assert "answer (spatial grounding)" in result.output
+    else:
+        assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+        assert "does not parse as spatial grounding" in result.output and "raw answer:" in result.output
+    assert Image.open(out).size == Image.open(image).size
 
 
 def test_predict_answers_a_video_question(shapes, tiny, tmp_path):
@@ -49,8 +53,8 @@ def test_predict_answers_a_video_question(shapes, tiny, tmp_path):
     video = root / rows[("tracking", "video")]["videos"][0]
     result = runner.invoke(app, ["predict", "--model", str(tiny), "--video", str(video), "--task", "tracking",
                                  "track the square", "--viz", str(tmp_path / "v.png"), "--max-new-tokens", "6"])
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "v.png").is_file()
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
+    assert (tmp_path / "v.png").is_file()  # a PNG of a few frames; .mp4 gives the annotated video
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from onethinker.data.cli import app as data_app
+from onethinker.demo import demo_command
 from onethinker.eval.cli import app as eval_app
 from onethinker.models.cli import app as model_app
 from onethinker.predict import predict_command
@@ -25,6 +26,7 @@ app.add_typer(train_app, name="train", help="SFT cold start and EMA-GRPO reinfor
 app.add_typer(eval_app, name="eval", help="Run models on benchmarks and score predictions.")
 app.command("quickstart")(quickstart_command)
 app.command("predict")(predict_command)
+app.command("demo")(demo_command)
 
 
 def main() -> None:

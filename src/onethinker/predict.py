@@ -1,5 +1,5 @@
-"""`onethinker predict`: answer one question about one image or video with a model, optionally drawing the
-answer (boxes, points, masks, spans) on the media.
+"""`onethinker predict`: answer one question about one image or video with a model (a thin layer over
+:class:`onethinker.Predictor`), optionally drawing the answer (boxes, points, masks, spans) on the media.
 
 Example::
 
@@ -14,7 +14,6 @@ from typing import Any
 import typer
 
 
-
 def predict_command(
     question: str = typer.Argument(..., help="The question or referring expression."),
     model: Path = typer.Option(..., "--model", help="Local checkpoint folder."),
@@ -22,20 +21,26 @@ def predict_command(
     video: Path = typer.Option(None, "--video", help="A video file."),
     task: str = typer.Option(..., "--task", help="Task (problem type), e.g. 'multiple choice', 'tracking'."),
     option: list[str] = typer.Option(None, "--option", help="A multiple-choice option, e.g. 'A. a cat' (repeat)."),
-    viz: Path = typer.Option(None, "--viz", help="Draw the answer on the media and save it here (PNG)."),
+    viz: Path = typer.Option(None, "--viz", help="Draw the answer and save it here: a PNG for an image; an MP4 "
+                             "(every frame annotated) or a PNG of a few frames for a video."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of rich text."),
     max_new_tokens: int = typer.Option(2048, "--max-new-tokens", help="Response budget."),
     temperature: float = typer.Option(0.0, "--temperature", help="0 decodes greedily."),
     device: str = typer.Option("cpu", "--device"),
     dtype: str = typer.Option("auto", "--dtype"),
-    mask_backend: str = typer.Option("auto", "--mask-backend", help="grabcut, sam2 or auto (segmentation --viz)."),
-    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 checkpoint (.pt)."),
+    mask_backend: str = typer.Option("auto", "--mask-backend", help="grabcut, sam2 or auto (segmentation masks)."),
+    sam2_checkpoint: Path = typer.Option(None, "--sam2-checkpoint", help="Local SAM2 model folder."),
 ) -> None:
-    """Answer a question about an image or a video with a model."""
+    """Answer a question about an image or a video with a model. Exits 1 when the answer does not parse as
+    the task's answer (it is printed raw with the parser's reason), 2 for a request that cannot be run."""
+    import json
+
     from rich.console import Console
 
+    from onethinker.predictor import PredictionError, Predictor, media_kind, render_overlay
     from onethinker.tasks import UnknownTaskError, get_task, task_key
 
-    console = Console()
+    console = Console(stderr=as_json)
 
     def fail(message: str) -> None:
         console.print(f"[red]error:[/red] {message}", highlight=False)
@@ -58,41 +63,44 @@ def predict_command(
         fail(f"task {key!r} takes {' or '.join(spec.data_types)}, not {data_type}")
     if spec.uses_options and not option:
         fail(f"task {key!r} needs its options: --option 'A. ...' --option 'B. ...'")
-
-    from onethinker.models.loading import quiet_transformers
-    from onethinker.eval.runner import eval_media
-    from onethinker.eval.score import answer_text
-    from onethinker.models import load_model
-    from onethinker.models.generate import generate_responses
-
-    record = {
-        "problem": question,
-        "problem_type": spec.problem_type,
-        "data_type": data_type,
-        "options": list(option) if option else None,
-        "answer": "",
-        "images": [str(media)] if image is not None else [],
-        "videos": [str(media)] if video is not None else [],
-    }
-    quiet_transformers()
-    with console.status("loading the model"):
-        net, processor = load_model(model, dtype=dtype, device=device, trainable=False)
-    with console.status("thinking"):
-        response = generate_responses(net, processor, [record], None, max_new_tokens=max_new_tokens,
-                                      temperature=temperature, batch_size=1, media=eval_media())[0][0]
-    console.print(response, highlight=False, markup=False)
-    parsed = spec.parse(answer_text(response))
-    if parsed.ok:
-        console.print(f"[green]answer ({key}):[/green] {describe(parsed.value, key)}", highlight=False)
-    else:
-        console.print(f"[yellow]the answer does not parse as {key}:[/yellow] {parsed.reason}", highlight=False)
+    if viz is not None and data_type == "video" and viz.suffix.lower() not in (".mp4", ".png"):
+        fail(f"--viz {viz}: a video answer is drawn as .mp4 (annotated video) or .png (a few frames)")
+    try:
+        if media_kind(media) != data_type:
+            fail(f"{media.name} is not {'an image' if data_type == 'image' else 'a video'}")
+        with console.status("loading the model"):
+            predictor = Predictor(model, device=device, dtype=dtype, max_new_tokens=max_new_tokens,
+                                  temperature=temperature, mask_backend=mask_backend if viz or as_json else None,
+                                  sam2_checkpoint=sam2_checkpoint)
+        with console.status("thinking"):
+            result = predictor.predict(media, key, question, options=list(option) if option else None,
+                                       data_type=data_type)
+    except PredictionError as exc:
+        fail(str(exc))
+    drawn = None
     if viz is not None:
-        from onethinker.eval.masks import get_mask_backend
-
-        backend = get_mask_backend(mask_backend, checkpoint=sam2_checkpoint, device=device)
-        draw_answer(media, data_type, parsed.value if parsed.ok else None, viz, task=key,
-                    title=f"{key}: {question}", mask_backend=backend)
-        console.print(f"drawing saved to [bold]{viz}[/bold]")
+        if data_type == "video" and viz.suffix.lower() == ".png":
+            drawn = draw_answer(media, data_type, result.value, viz, task=key, title=f"{key}: {question}",
+                                mask_backend=predictor.mask_backend)
+        else:
+            drawn = render_overlay(result, viz)
+    if as_json:
+        typer.echo(json.dumps({**result.to_json(), "overlay": str(drawn) if drawn else None}))
+    else:
+        if result.reasoning is not None:
+            console.print("[bold]reasoning:[/bold]")
+            console.print(result.reasoning, highlight=False, markup=False)
+        console.print("[bold]response:[/bold]")
+        console.print(result.response.strip() or repr(result.response), highlight=False, markup=False)
+        if result.ok:
+            console.print(f"[green]answer ({key}):[/green] {result.describe()}", highlight=False)
+        else:
+            console.print(f"[yellow]the answer does not parse as {key}:[/yellow] {result.reason}", highlight=False)
+            console.print("raw answer:", repr(result.answer), highlight=False, markup=False)
+        if drawn is not None:
+            console.print(f"drawing saved to [bold]{drawn}[/bold]")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def describe(value: Any, task: str) -> str:

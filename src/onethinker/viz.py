@@ -41,9 +41,24 @@ def span_times(value, duration: float) -> list[float]:
     return [float(value[0]), (value[0] + value[1]) / 2.0, float(value[1])]
 
 
+def span_border(ax, frame, time_s, span) -> bool:
+    """A green frame around a video frame inside the answer's span (the span "lights up" in an annotated
+    video); returns whether ``time_s`` is inside."""
+    import matplotlib.pyplot as plt
+
+    inside = time_s is not None and span is not None and span[0] <= time_s <= span[1]
+    if inside:
+        height, width = frame.shape[:2]
+        pad = max(2, min(height, width) // 40)
+        ax.add_patch(plt.Rectangle((-0.5 + pad / 2, -0.5 + pad / 2), width - pad, height - pad, fill=False,
+                                   edgecolor="lime", lw=pad))
+    return inside
+
+
 def draw_span(ax, frame, time_s, value, mask_backend=None) -> str | None:
-    where = "start" if time_s == value[0] else "end" if time_s == value[1] else "middle"
-    return f"t = {time_s:.1f} s ({where})"
+    inside = span_border(ax, frame, time_s, value)
+    where = "start" if time_s == value[0] else "end" if time_s == value[1] else "inside" if inside else "outside"
+    return f"t = {time_s:.1f} s ({where} {value[0]:g}-{value[1]:g} s)"
 
 
 # ------------------------------------------------------------------ boxes keyed by second (GroundingAnswer)
@@ -64,11 +79,13 @@ def _key_times(value, offset: int) -> list[float]:
 
 
 def _draw_key_box(ax, frame, time_s, value, offset: int) -> str:
-    second = int(round(time_s)) + offset
+    # every frame shows the box of its own second (a frame at 2.4 s shows key 2, or 3 for tracking)
+    second = int(time_s + 1e-6) + offset
+    span_border(ax, frame, time_s, value.time)
     box = value.boxes.get(second)
     if box is not None:
         box_patch(ax, box, frame.shape[1], frame.shape[0])
-    return f"second {second} (t = {time_s:.1f} s)"
+    return f"second {second} (t = {time_s:.1f} s)" + ("" if box is not None else ", no box")
 
 
 def second_box_times(value, duration: float) -> list[float]:
@@ -97,8 +114,24 @@ def segmentation_times(value, duration: float) -> list[float]:
     return [float(value.time or 0.0)]
 
 
+def segmentation_masks(value, frames, times, mask_backend):
+    """The masks of a segmentation answer (the ``masks`` hook): an image's one mask, or a video's masks on
+    every frame, segmented on the keyframe nearest ``value.time`` and propagated by the backend."""
+    import numpy as np
+
+    from onethinker.eval.masks import PixelPrompt
+
+    height, width = frames.shape[1:3]
+    prompt = PixelPrompt.from_relative(value.box, value.positive_points, value.negative_points, width, height)
+    if times == [None]:
+        return mask_backend.segment_image(frames[0], prompt)[None]
+    key_index = int(np.abs(np.asarray(times, dtype=np.float64) - float(value.time or 0.0)).argmin())
+    return mask_backend.segment_video(frames, key_index, prompt)
+
+
 def draw_segmentation(ax, frame, time_s, value, mask_backend=None) -> str | None:
-    """The box, the positive (green) and negative (red) points and, given a mask backend, the mask."""
+    """The box, the positive (green) and negative (red) points and, given a mask backend, the mask. In a
+    video the box and points show on frames within half a second of the keyframe; the mask on every frame."""
     import numpy as np
 
     from onethinker.eval.masks import PixelPrompt
@@ -108,12 +141,14 @@ def draw_segmentation(ax, frame, time_s, value, mask_backend=None) -> str | None
     if mask_backend is not None:
         mask = mask_backend.segment_image(frame, prompt)
         overlay = np.zeros((height, width, 4))
-        overlay[mask] = (1.0, 0.0, 1.0, 0.45)
+        overlay[mask] = (0.0, 1.0, 1.0, 0.55)  # cyan: stands out on the shapes world's colours
         ax.imshow(overlay)
+    if time_s is not None and abs(time_s - float(value.time or 0.0)) > 0.5:
+        return f"t = {time_s:.1f} s (mask propagated)"
     for (x, y), label in zip(prompt.points, prompt.labels):
         ax.scatter([x], [y], marker="*", s=120, c="lime" if label == 1 else "red", edgecolors="white")
     box_patch(ax, value.box, width, height)
-    return None
+    return None if time_s is None else f"t = {time_s:.1f} s (keyframe)"
 
 
 def describe_segmentation(value) -> str:

@@ -80,6 +80,9 @@ class TaskSpec:
             mask_backend) -> panel title | None`` (or ``"module:function"``); ``None`` = the media only.
         draw_times: for video answers, ``(value, duration_s) -> [seconds]`` the frames worth drawing
             (or ``"module:function"``); ``None`` = a few evenly spaced frames.
+        masks: ``(value, frames [T, H, W, 3], times, mask_backend) -> bool masks [T, H, W]`` (or
+            ``"module:function"``): the masks an answer prompts (segmentation; ``times`` is ``[None]`` for an
+            image); :class:`onethinker.Predictor` returns them and the overlays paint them. ``None`` = no masks.
         describe: ``value -> str``, a one-line human-readable answer (``predict``); ``None`` = ``str``.
     """
 
@@ -101,9 +104,11 @@ class TaskSpec:
     draw: Callable[..., str | None] | str | None = None
     draw_times: Callable[[Any, float], list[float]] | str | None = None
     describe: Callable[[Any], str] | str | None = None
+    masks: Callable[..., Any] | str | None = None
 
     def hook(self, name: str) -> Callable[..., Any] | None:
-        """The callable in field ``name`` (``synth``, ``draw``, ``draw_times``, ``describe``), importing a
+        """The callable in field ``name`` (``synth``, ``draw``, ``draw_times``, ``describe``,
+        ``masks``), importing a
         ``"module:function"`` reference on first use; ``None`` when the task has none."""
         return resolve(getattr(self, name))
 

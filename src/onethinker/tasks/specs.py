@@ -532,6 +532,7 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         draw="onethinker.viz:draw_segmentation",
         draw_times="onethinker.viz:segmentation_times",
         describe="onethinker.viz:describe_segmentation",
+        masks="onethinker.viz:segmentation_masks",
     ),
     TaskSpec(
         key="segmentation/video",
@@ -548,5 +549,6 @@ BUILTIN_SPECS: tuple[TaskSpec, ...] = (
         draw="onethinker.viz:draw_segmentation",
         draw_times="onethinker.viz:segmentation_times",
         describe="onethinker.viz:describe_segmentation",
+        masks="onethinker.viz:segmentation_masks",
     ),
 )
