@@ -33,8 +33,9 @@ class QuickstartPlan:
         eval_size: held-out records (split ``eval_split``), answered after SFT and after RL, each time with the
             right media and with media swapped between records of a task (the blind control).
         eval_split: name of the held-out split (an independent random stream; ``train`` is refused).
-        difficulty: shapes-world difficulty in [0, 1] (distractors, object size, motion, text length); the
-            default is the level the tiny model learns to see within the budget.
+        difficulty: shapes-world difficulty in [0, 1] (distractors, object size, motion, text length); 0 (at
+            most one distractor per scene) is the easiest level, and even there the tiny model uses its media
+            mainly for presence and counting (see docs/training.md).
         sft_steps, sft_batch, sft_lr: SFT optimizer steps, examples per step, peak learning rate.
         rl_steps, rl_prompts, rl_n, rl_lr: RL steps, prompts per step (drawn evenly across the tasks),
             rollouts per prompt, learning rate.
@@ -162,9 +163,9 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     model, processor = load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
     answers = {}
-    for i, (kind, rows) in enumerate((("right", records), ("swapped", swapped))):
+    for i, (kind, shown) in enumerate((("right", records), ("swapped", swapped))):
         answers[kind] = [r[0] for r in generate_responses(
-            model, processor, rows, test_file.parent, max_new_tokens=plan.max_new_tokens,
+            model, processor, shown, test_file.parent, max_new_tokens=plan.max_new_tokens,
             temperature=plan.eval_temperature, batch_size=32, media=media, seed=plan.seed,
             on_batch=None if on_batch is None else (lambda done, i=i: on_batch(i * len(records) + done)))]
     texts = answers["right"]
