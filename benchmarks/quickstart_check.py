@@ -19,37 +19,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 
 def check(folder: Path, split: str, per_task: int) -> dict:
     from onethinker.data.synth import synthesize
+    from onethinker.eval.blind import ALL_TASKS
     from onethinker.quickstart import QuickstartPlan, evaluate
     from onethinker.train.config import RLConfig, load_config
 
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
     summary = json.loads((folder / "eval" / "summary.json").read_text())
-    n_tasks = len([t for t in summary["accuracy"]["sft"] if t != "mean over tasks"])
+    n_tasks = len([t for t in summary["accuracy"]["sft"] if t != ALL_TASKS])
     media = {k: getattr(cfg.data, k) for k in QuickstartPlan(out=folder).media}
     plan = QuickstartPlan(out=folder / f"check_{split}", seed=cfg.trainer.seed, eval_split=split,
                           eval_size=per_task * n_tasks, max_new_tokens=cfg.rollout.max_new_tokens, media=media,
-                          threads=cfg.trainer.threads)
-    difficulty = summary.get("plan", {}).get("difficulty", plan.difficulty)
-    plan = replace(plan, difficulty=difficulty)
-    test = synthesize(plan.out / "data" / split, plan.eval_size, plan.seed, split=split, difficulty=difficulty)
+                          threads=cfg.trainer.threads,
+                          difficulty=summary.get("plan", {}).get("difficulty", QuickstartPlan.difficulty))
+    test = synthesize(plan.out / "data" / split, plan.eval_size, plan.seed, split=split, difficulty=plan.difficulty)
     results = {name: evaluate(plan, folder / name / "final", test / "data.jsonl", name) for name in ("sft", "rl")}
     rows = {}
+    blind_rows = {row["task"]: row for row in results["rl"]["blind"]}
     for task, sft in results["sft"]["accuracy"].items():
         rl = results["rl"]["accuracy"][task]
-        blind = next(r for r in results["rl"]["blind"] if r["task"] == task)
+        blind = blind_rows[task]
         rows[task] = {"n": sft["n"], "sft": sft["mean"], "rl": rl["mean"], "rl_swapped": blind["swapped"],
                       "gap": blind["gap"], "rl_minus_sft": rl["mean"] - sft["mean"]}
-    tasks = [t for t in rows if t != "mean over tasks"]
+    tasks = [t for t in rows if t != ALL_TASKS]
     verdict = {
-        "mean_gap": rows["mean over tasks"]["gap"],
+        "mean_gap": rows[ALL_TASKS]["gap"],
         "tasks_gap_ge_0.05": sum(rows[t]["gap"] >= 0.05 for t in tasks),
-        "rl_minus_sft": rows["mean over tasks"]["rl_minus_sft"],
+        "rl_minus_sft": rows[ALL_TASKS]["rl_minus_sft"],
         "tasks_worse_by_0.02": sum(rows[t]["rl_minus_sft"] < -0.02 for t in tasks),
     }
     verdict["looks"] = verdict["mean_gap"] >= 0.10 and verdict["tasks_gap_ge_0.05"] >= 6

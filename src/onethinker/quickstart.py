@@ -20,6 +20,8 @@ from typing import Any
 
 import typer
 
+from onethinker.eval.blind import ALL_TASKS
+
 REWARD_PARTS = ("overall", "format", "accuracy", "structure")
 
 
@@ -145,12 +147,12 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     """Greedy answers on the held-out split, with the right media and with media swapped within each task.
 
     Returns rewards per task, benchmark metrics per task, per-record accuracy with right and swapped media and
-    the blind-control table (:func:`onethinker.eval.blind.blind_control`).
+    the blind-control table (:func:`onethinker.eval.blind.blind_table`).
     """
     import torch
 
     from onethinker.data import read_records
-    from onethinker.eval.blind import blind_control, swap_media
+    from onethinker.eval.blind import blind_table, swap_media
     from onethinker.models import load_model
     from onethinker.models.generate import generate_responses
     from onethinker.rewards import score_batch
@@ -169,8 +171,10 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
             temperature=plan.eval_temperature, batch_size=32, media=media, seed=plan.seed,
             on_batch=None if on_batch is None else (lambda done, i=i: on_batch(i * len(records) + done)))]
     texts = answers["right"]
-    scores = score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
-                           "data_type": r.data_type} for t, r in zip(texts, records)])
+    scores, swapped_scores = (
+        score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
+                      "data_type": r.data_type} for t, r in zip(responses, records)])
+        for responses in (texts, answers["swapped"]))
     per_task: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, int] = defaultdict(int)
     rows = []
@@ -188,9 +192,10 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     out_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     rewards = {task: {p: v / counts[task] for p, v in parts.items()} for task, parts in per_task.items()}
     metrics = _benchmark_metrics(rows, test_file.parent)
-    blind = [row.as_dict() for row in blind_control(records, texts, answers["swapped"])]
-    return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file), "blind": blind,
-            "accuracy": _accuracy_table(records, [s["accuracy"] for s in scores])}
+    accuracy = [s["accuracy"] for s in scores]
+    blind = blind_table([r.key for r in records], accuracy, [s["accuracy"] for s in swapped_scores])
+    return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file),
+            "blind": [row.as_dict() for row in blind], "accuracy": _accuracy_table(records, accuracy)}
 
 
 def _accuracy_table(records, accuracy: list[float]) -> dict[str, dict[str, float]]:
@@ -208,10 +213,15 @@ def _accuracy_table(records, accuracy: list[float]) -> dict[str, dict[str, float
         out[task] = {"n": n, "mean": mean, "se": math.sqrt(var / n) if n > 1 else float("nan")}
     if out:
         k = len(out)
-        out["mean over tasks"] = {"n": sum(v["n"] for v in out.values()),
+        out[ALL_TASKS] = {"n": sum(v["n"] for v in out.values()),
                                   "mean": sum(v["mean"] for v in out.values()) / k,
                                   "se": math.sqrt(sum(v["se"] ** 2 for v in out.values())) / k}
     return out
+
+
+def overall_blind_row(rows: list[dict]) -> dict:
+    """The ``mean over tasks`` row of a blind-control table (as stored in ``summary.json``)."""
+    return next(row for row in rows if row["task"] == ALL_TASKS)
 
 
 def _benchmark_metrics(rows: list[dict], media_root: Path) -> dict[str, dict[str, float]]:
@@ -249,9 +259,8 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     sft, rl = results["sft"], results["rl"]
     tasks = sorted(t for t in sft["rewards"] if t != "all")
     acc_sft, acc_rl = sft["accuracy"], rl["accuracy"]
-    mean_sft, mean_rl = acc_sft["mean over tasks"], acc_rl["mean over tasks"]
-    gap_sft = next(r for r in sft["blind"] if r["task"] == "mean over tasks")
-    gap_rl = next(r for r in rl["blind"] if r["task"] == "mean over tasks")
+    mean_sft, mean_rl = acc_sft[ALL_TASKS], acc_rl[ALL_TASKS]
+    gap_sft, gap_rl = overall_blind_row(sft["blind"]), overall_blind_row(rl["blind"])
     lines = [
         "# OneThinker quickstart report",
         "",
@@ -277,10 +286,10 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     ]
     blind_sft = {r["task"]: r for r in sft["blind"]}
     blind_rl = {r["task"]: r for r in rl["blind"]}
-    for task in [*sorted(t for t in acc_sft if t != "mean over tasks"), "mean over tasks"]:
+    for task in [*sorted(t for t in acc_sft if t != ALL_TASKS), ALL_TASKS]:
         a, b = acc_sft[task], acc_rl[task]
         bs, br = blind_sft.get(task, {}), blind_rl.get(task, {})
-        name = f"**{task}**" if task == "mean over tasks" else task
+        name = f"**{task}**" if task == ALL_TASKS else task
         lines.append(
             f"| {name} | {a['n']} | {a['mean']:.3f} +- {a['se']:.3f} | {b['mean']:.3f} +- {b['se']:.3f} | "
             f"{b['mean'] - a['mean']:+.3f} | {_num(bs.get('swapped'))} | {_num(br.get('swapped'))} | "
@@ -440,8 +449,8 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
             task = stage(f"eval {name.upper()}", 2 * plan.eval_size)
             results[name] = evaluate(plan, folder, test_file, name,
                                      on_batch=lambda done, t=task: bar.update(t, completed=done))
-            accuracy = results[name]["accuracy"]["mean over tasks"]["mean"]
-            gap = next(r for r in results[name]["blind"] if r["task"] == "mean over tasks")["gap"]
+            accuracy = results[name]["accuracy"][ALL_TASKS]["mean"]
+            gap = overall_blind_row(results[name]["blind"])["gap"]
             bar.update(task, description=f"accuracy {accuracy:.3f}, blind gap {gap:+.3f}")
             timings[f"evaluate {name.upper()}"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - start
@@ -502,8 +511,8 @@ def quickstart_command(
                           threads=threads)
     report = run_quickstart(plan, console)
     summary = json.loads((out / "eval" / "summary.json").read_text())
-    before, after = (summary["accuracy"][k]["mean over tasks"]["mean"] for k in ("sft", "rl"))
-    gaps = [next(r for r in summary["blind"][k] if r["task"] == "mean over tasks")["gap"] for k in ("sft", "rl")]
+    before, after = (summary["accuracy"][k][ALL_TASKS]["mean"] for k in ("sft", "rl"))
+    gaps = [overall_blind_row(summary["blind"][k])["gap"] for k in ("sft", "rl")]
     console.print(f"held-out accuracy (mean over tasks): SFT {before:.3f} -> RL {after:.3f}; blind-control gap "
                   f"(right - swapped media): SFT {gaps[0]:+.3f}, RL {gaps[1]:+.3f}")
     console.print(f"report: [bold]{report}[/bold]  ({summary['timings']['total']:.0f} s)")
