@@ -14,6 +14,7 @@ Two pitfalls of a random model are handled here:
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterable
@@ -215,21 +216,15 @@ def pixel_statistics(corpus: str | Path, *, limit: int = 256) -> tuple[tuple[flo
     from onethinker.data import read_records
 
     path = Path(corpus)
+    names = itertools.islice((name for _, record in read_records(path) for name in record.images), limit)
     total = np.zeros(3)
     total_sq = np.zeros(3)
     count = 0
-    seen = 0
-    for _, record in read_records(path):
-        for name in record.images or []:
-            if seen >= limit:
-                break
-            pixels = np.asarray(Image.open(path.parent / name).convert("RGB"), dtype=np.float64).reshape(-1, 3) / 255
-            total += pixels.sum(0)
-            total_sq += (pixels ** 2).sum(0)
-            count += len(pixels)
-            seen += 1
-        if seen >= limit:
-            break
+    for name in names:
+        pixels = np.asarray(Image.open(path.parent / name).convert("RGB"), dtype=np.float64).reshape(-1, 3) / 255
+        total += pixels.sum(0)
+        total_sq += (pixels ** 2).sum(0)
+        count += len(pixels)
     if not count:
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
     mean = total / count
