@@ -42,6 +42,42 @@ def test_tokenizer_trained_on_given_texts_makes_them_short(tmp_path):
     assert len(tok(phrase, add_special_tokens=False)["input_ids"]) == 4  # one token per word
 
 
+def test_split_digits_gives_one_token_per_digit_and_keeps_words_whole(tmp_path):
+    from transformers import AutoProcessor
+
+    texts = ["The red circle is at [410, 161, 660, 495]."] * 40 + ["A blue square at [12, 7, 998, 1000]."] * 40
+    out = build_tiny(tmp_path / "m", texts=texts, spec=TinySpec(vocab_size=400, split_digits=True))
+    tok = AutoProcessor.from_pretrained(out).tokenizer
+    pieces = [tok.decode([i]) for i in tok("a red square at [410, 7]", add_special_tokens=False)["input_ids"]]
+    assert [p for p in pieces if p.strip().isdigit()] == ["4", "1", "0", "7"]
+    assert " red" in pieces and " square" in pieces  # content words are their own tokens, not fused with others
+    assert tok.decode(tok("[410, 7]")["input_ids"]) == "[410, 7]"
+    merged = build_tiny(tmp_path / "w", texts=texts, spec=TinySpec(vocab_size=400))
+    whole = AutoProcessor.from_pretrained(merged).tokenizer
+    assert any("410" in whole.decode([i]) for i in whole("at [410, 7]", add_special_tokens=False)["input_ids"])
+
+
+def test_prompt_phrases_make_each_template_sentence_one_token_and_decode_exactly(tmp_path):
+    from transformers import AutoProcessor
+
+    from onethinker.models.tiny import template_phrases
+    from onethinker.tasks import QUESTION_TEMPLATE, prompt_text
+
+    phrases = template_phrases()
+    assert phrases and all(len(p) >= 16 and "<think>" not in p and "<answer>" not in p for p in phrases)
+    assert QUESTION_TEMPLATE.split("{question}")[1].split("<think>")[0] in phrases
+    text = prompt_text("<image>How many circles are in the image?", "numerical")
+    plain = build_tiny(tmp_path / "a", texts=[text] * 20, spec=TinySpec(vocab_size=400))
+    short = build_tiny(tmp_path / "b", texts=[text] * 20, spec=TinySpec(vocab_size=400, prompt_phrases=True))
+    plain_tok, short_tok = (AutoProcessor.from_pretrained(m).tokenizer for m in (plain, short))
+    ids = short_tok(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) < len(plain_tok(text, add_special_tokens=False)["input_ids"]) / 2
+    assert short_tok.decode(ids, skip_special_tokens=True) == text
+    pieces = [short_tok.decode([i]) for i in ids]
+    first = next(i for i, piece in enumerate(pieces) if piece in phrases)  # the question's words stay apart
+    assert "".join(pieces[:first]) == "<image>How many circles are in the image?" and first >= 8
+
+
 def test_random_model_never_generates_suppressed_tokens(tiny_dir):
     import torch
     from transformers import AutoModelForImageTextToText

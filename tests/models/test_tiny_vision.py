@@ -53,6 +53,38 @@ def test_tiny_spec_sets_the_processor_normalisation_and_widens_only_the_tower_io
     assert float(visual.blocks[0].attn.qkv.weight.std()) == pytest.approx(0.02, rel=0.1)  # blocks stay gentle
 
 
+def test_sincos_position_table_encodes_row_and_column_at_the_given_amplitude():
+    import math
+
+    from onethinker.models.tiny import sincos_position_table
+
+    table = sincos_position_table(4, 8, 2.0)  # 4 x 4 grid, 8 channels: (sin, cos) of the row, then of the column
+    assert tuple(table.shape) == (16, 8)
+    # frequencies 1 and 1/100 (two per axis); cell 6 is row 1, column 2
+    expected = [math.sin(1), math.sin(0.01), math.cos(1), math.cos(0.01),
+                math.sin(2), math.sin(0.02), math.cos(2), math.cos(0.02)]
+    assert table[6].tolist() == pytest.approx([2.0 * v for v in expected], abs=1e-6)
+    assert table[0].tolist() == pytest.approx([0, 0, 2, 2, 0, 0, 2, 2])
+    # cells of one row share the row half; cells of one column share the column half; all cells differ
+    assert bool((table[4:8, :4] == table[4, :4]).all()) and bool((table[1::4, 4:] == table[1, 4:]).all())
+    assert len({tuple(row.tolist()) for row in table}) == 16
+    with pytest.raises(ValueError, match="multiple of 4"):
+        sincos_position_table(4, 6, 1.0)
+
+
+def test_tiny_spec_can_start_the_position_table_from_sines_and_cosines(tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from onethinker.models.tiny import TinySpec, build_tiny, sincos_position_table
+
+    folder = build_tiny(tmp_path / "m", spec=TinySpec(vision_pos_sincos=8.0))
+    table = AutoModelForImageTextToText.from_pretrained(folder).model.visual.pos_embed.weight.detach()
+    side = int(round(table.shape[0] ** 0.5))
+    assert float((table - sincos_position_table(side, table.shape[1], 8.0)).abs().max()) < 1e-6
+    plain = AutoModelForImageTextToText.from_pretrained(build_tiny(tmp_path / "p")).model.visual.pos_embed.weight
+    assert float(plain.std()) == pytest.approx(0.02, rel=0.1)  # 0 keeps the random init
+
+
 def test_vision_lr_gives_the_tower_its_own_rate_under_the_same_schedule(tiny_dir):
     from onethinker.models import load_model
     from onethinker.models.loading import vision_modules

@@ -76,13 +76,27 @@ class TinySpec:
         max_position_embeddings: longest sequence.
         merge_words: let BPE merge across word boundaries (numbers stay separate pieces), so text repeated
             in the corpus (prompt templates, reasoning phrases, JSON keys) becomes a few tokens. ``False``
-            splits words first, like GPT-2 and the anchor benchmark's tokenizer.
+            splits words first, like GPT-2 and the anchor benchmark's tokenizer. Merged phrases fuse content
+            with its context (``"orange circle "``, ``"circle\nB. triangle"``), so a model cannot copy a word
+            from its prompt or tell a colour from the shape it came with; a model that has to learn its media
+            should keep words apart.
+        split_digits: one token per digit, as Qwen's tokenizer does, so a coordinate is three digits that each
+            mean something (its hundreds digit is where in the image) instead of one of a thousand unrelated tokens.
+        prompt_phrases: each fixed sentence of the published prompt (:func:`template_phrases`) is one token: the
+            words of a question stay apart, and the boilerplate every prompt repeats costs a few tokens, not a
+            hundred.
         image_mean / image_std: the processor's per-channel normalisation (images and video frames); give a
             corpus' own statistics (:func:`pixel_statistics`) so its background maps to about zero.
         vision_init_std: standard deviation of the vision tower's input and output layers (patch embedding,
             position embedding, mergers); its transformer blocks and the text model keep 0.02. A wider init gives
             visual tokens that differ clearly from patch to patch, while the gentle blocks stay close to the
             identity and keep each token about its own place in the image.
+        vision_pos_sincos: amplitude of a fixed-pattern initialisation of the vision tower's position table: 2-D
+            sines and cosines of the row and the column (as in MAE), which the table then trains from; 0 keeps
+            the random init. A position signal as strong as a patch's content (about 8 with
+            ``vision_init_std=0.1`` and normalised pixels) lets a visual token carry where it is as well as what
+            it shows; at the random init's scale an object's colour drowns its position and a tiny model never
+            learns where things are.
     """
 
     vocab_size: int = 1024
@@ -100,9 +114,12 @@ class TinySpec:
     image_max_pixels: int = 256 * 256
     max_position_embeddings: int = 8192
     merge_words: bool = False
+    split_digits: bool = False
+    prompt_phrases: bool = False
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     vision_init_std: float = 0.02
+    vision_pos_sincos: float = 0.0
 
 
 def default_corpus(seed: int = 0, n: int = 3000) -> list[str]:
@@ -134,8 +151,20 @@ def default_corpus(seed: int = 0, n: int = 3000) -> list[str]:
     return texts
 
 
+def template_phrases(min_chars: int = 16) -> list[str]:
+    """The fixed sentences of the published prompt: the question template's text around ``{question}`` and every
+    registered task's instruction, cut at the reasoning tags (already tokens of their own), longest first."""
+    import re
+
+    from onethinker.tasks import QUESTION_TEMPLATE, all_tasks
+
+    fixed = [*QUESTION_TEMPLATE.split("{question}"), *(spec.instruction for spec in all_tasks().values())]
+    pieces = {piece for text in fixed for piece in re.split(r"</?(?:think|answer)>", text) if len(piece) >= min_chars}
+    return sorted(pieces, key=lambda piece: (-len(piece), piece))
+
+
 def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 1024, seed: int = 0,
-                    merge_words: bool = False):
+                    merge_words: bool = False, split_digits: bool = False, phrases: Iterable[str] = ()):
     """Train a byte-level BPE tokenizer with the Qwen chat/vision special tokens and the reasoning tags.
 
     Args:
@@ -143,6 +172,8 @@ def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 102
             :func:`default_corpus`.
         vocab_size: BPE vocabulary size including the special tokens.
         merge_words: merge across word boundaries (see :class:`TinySpec`).
+        split_digits: one token per digit (see :class:`TinySpec`).
+        phrases: strings that become one token each wherever they occur (see :func:`template_phrases`).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -151,13 +182,16 @@ def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 102
     # The reasoning tags are added tokens, so remove them from the BPE corpus (they would waste merges).
     stripped = [t for text in corpus for t in _split_tags(text)]
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
-    if merge_words:  # numbers stay whole pieces; everything between them may merge (up to 24 characters)
+    digits = [pre_tokenizers.Digits(individual_digits=True)] if split_digits else []
+    if merge_words:  # numbers stay apart from words; everything between them may merge (up to 24 characters)
         tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Digits(individual_digits=False),
+            pre_tokenizers.Digits(individual_digits=split_digits),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ])
     else:
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            *digits, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ])
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
@@ -170,6 +204,10 @@ def build_tokenizer(texts: Iterable[str] | None = None, *, vocab_size: int = 102
     )
     tok.train_from_iterator(stripped, trainer=trainer)
     tok.add_tokens(list(REASONING_TAGS))
+    if phrases:
+        from tokenizers import AddedToken
+
+        tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in phrases])
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
@@ -197,6 +235,26 @@ def _widen_vision_io(model, std: float) -> None:
             for module in part.modules():
                 if isinstance(module, (torch.nn.Linear, torch.nn.Conv3d, torch.nn.Embedding)):
                     module.weight.normal_(0.0, std)
+
+
+def sincos_position_table(side: int, dim: int, amplitude: float):
+    """A ``[side * side, dim]`` table for a row-major ``side x side`` grid: the first half of the channels
+    encodes the row, the second the column, each as sines then cosines at ``dim // 4`` frequencies from 1 to
+    1/10000 (radians per cell), times ``amplitude``."""
+    import torch
+
+    if dim % 4:
+        raise ValueError(f"the position table's width {dim} is not a multiple of 4")
+    quarter = dim // 4
+    freqs = 1.0 / (10000.0 ** (torch.arange(quarter, dtype=torch.float64) / quarter))
+    rows, cols = torch.meshgrid(torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64),
+                                indexing="ij")
+
+    def encode(coord):
+        angles = coord.reshape(-1, 1) * freqs
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    return (torch.cat([encode(rows), encode(cols)], dim=1) * amplitude).float()
 
 
 def pixel_statistics(corpus: str | Path, *, limit: int = 256) -> tuple[tuple[float, float, float],
@@ -270,7 +328,9 @@ def build_tiny(
         raise ValueError(f"hidden_size {spec.hidden_size} is not a multiple of num_heads {spec.num_heads}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(texts, vocab_size=spec.vocab_size, seed=seed, merge_words=spec.merge_words)
+    tokenizer = build_tokenizer(texts, vocab_size=spec.vocab_size, seed=seed, merge_words=spec.merge_words,
+                                split_digits=spec.split_digits,
+                                phrases=template_phrases() if spec.prompt_phrases else ())
     sizes = {"shortest_edge": spec.image_min_pixels, "longest_edge": spec.image_max_pixels}
     common = dict(patch_size=spec.patch_size, merge_size=2, temporal_patch_size=2, size=sizes,
                   image_mean=list(spec.image_mean), image_std=list(spec.image_std))
@@ -321,6 +381,11 @@ def build_tiny(
     torch.manual_seed(seed)
     model = Qwen3VLForConditionalGeneration(config)
     _widen_vision_io(model, spec.vision_init_std)
+    if spec.vision_pos_sincos:
+        table = model.model.visual.pos_embed.weight
+        side = int(round(table.shape[0] ** 0.5))
+        with torch.no_grad():
+            table.copy_(sincos_position_table(side, table.shape[1], spec.vision_pos_sincos))
     banned = [ids[t] for t in SPECIAL_TOKENS if t != "<|im_end|>"]
     model.generation_config.update(
         eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"], bos_token_id=None,
