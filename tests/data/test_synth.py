@@ -69,6 +69,28 @@ def test_difficulty_adds_distractors_and_shrinks_objects(tmp_path):
     assert area(hard_box) < area(easy_box)
 
 
+def test_easiest_level_shows_only_the_asked_object_and_fixes_the_option_order(tmp_path):
+    synthesize(tmp_path, 12 * 8, seed=4, difficulty=0.0)
+    records = [json.loads(x) for x in (tmp_path / "data.jsonl").read_text().splitlines()]
+    for r in of_task(records, "spatial grounding") + of_task(records, "multiple choice"):
+        pixels = np.asarray(Image.open(tmp_path / r["images"][0]).convert("RGB"))
+        present = [c for c in COLORS if color_fraction(pixels, c, tolerance=10).sum() > 20]
+        assert len(present) == 1, (r["problem_id"], present)  # one object, no distractor
+    for r in of_task(records, "multiple choice"):
+        pixels = np.asarray(Image.open(tmp_path / r["images"][0]).convert("RGB"))
+        colour = next(c for c in COLORS if color_fraction(pixels, c, tolerance=10).sum() > 20)
+        if r["problem"].startswith("<image>What colour"):  # every colour, in palette order: the letter says which
+            assert r["options"] == [f"{'ABCDEF'[i]}. {c}" for i, c in enumerate(COLORS)]
+            assert r["answer"] == "ABCDEF"[list(COLORS).index(colour)]
+        else:
+            assert r["options"] == ["A. circle", "B. square", "C. triangle"]
+            assert f"The image shows a {colour} {r['options']['ABC'.index(r['answer'])][3:]}" in r["sft_response"]
+    # a harder level keeps four shuffled options
+    synthesize(tmp_path / "hard", 12, seed=4, difficulty=0.5)
+    hard = json.loads((tmp_path / "hard" / "data.jsonl").read_text().splitlines()[0])
+    assert len(hard["options"]) in (3, 4)
+
+
 def test_sft_targets_and_sharegpt_file(synth_dir, synth_records):
     sft = [json.loads(line) for line in (synth_dir / "sft.jsonl").read_text().splitlines()]
     assert len(sft) == len(synth_records)

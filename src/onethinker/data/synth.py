@@ -175,7 +175,10 @@ class _Placer:
 
 
 def _distractor_count(rng: np.random.Generator, difficulty: float) -> int:
-    return int(round(difficulty * 4)) + int(rng.integers(0, 2))
+    """Distractor shapes in a scene: none at difficulty 0 (a still image shows only what the question is
+    about), up to five at difficulty 1. The draw is made either way, so other records' streams do not move."""
+    extra = int(rng.integers(0, 2))
+    return 0 if difficulty <= 0 else int(round(difficulty * 4)) + extra
 
 
 def _listing(shapes: list[Shape], width: int, height: int) -> str:
@@ -277,13 +280,17 @@ def multiple_choice(ctx: _Context) -> _Sample:
         question, right = f"What colour is the {kind}?", color
         choices = [color] + [str(c) for c in ctx.rng.choice(other_colors, size=3, replace=False)]
         subject = f"The {kind} is {color}"
+        every = list(COLORS)
     else:
         question, right = f"What shape is the {color} object?", kind
         choices = [kind] + other_kinds
         subject = f"The {color} object is a {kind}"
+        every = list(SHAPES)
     choices = [choices[i] for i in ctx.rng.permutation(len(choices))]
-    letter = "ABCD"[choices.index(right)]
-    options = [f"{'ABCD'[i]}. {c}" for i, c in enumerate(choices)]
+    if ctx.difficulty <= 0:  # every colour (or shape) as an option, always in the same order: pure perception
+        choices = every
+    letter = "ABCDEF"[choices.index(right)]
+    options = [f"{'ABCDEF'[i]}. {c}" for i, c in enumerate(choices)]
     media = ctx.save_image(_render(scene, width, height))
     think = f"The image shows {_listing(scene, width, height)}. {subject}, which is option {letter}."
     return _Sample(f"<image>{question}", letter, think, "image", media, (width, height), options=options)
@@ -410,10 +417,13 @@ def math_expression(ctx: _Context) -> _Sample:
 def open_ended(ctx: _Context) -> _Sample:
     width, height = ctx.image_size()
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
-    scene = [placer.place(ctx.kind(), c) for c in ctx.colors(2 + _distractor_count(ctx.rng, ctx.difficulty) // 2)]
+    extra = _distractor_count(ctx.rng, ctx.difficulty)
+    count = 1 if ctx.difficulty <= 0 else 2 + extra // 2  # the easiest level describes one object
+    scene = [placer.place(ctx.kind(), c) for c in ctx.colors(count)]
     media = ctx.save_image(_render(scene, width, height))
     description = f"The image shows {_listing(scene, width, height)} on a light grey background."
-    think = f"I go through the objects one by one and note each colour, shape and position: {len(scene)} objects in all."
+    think = (f"I go through the objects one by one and note each colour, shape and position: {len(scene)} "
+             f"object{'s' if len(scene) > 1 else ''} in all.")
     return _Sample("<image>Describe the image in one sentence.", description, think, "image", media, (width, height))
 
 
@@ -565,9 +575,10 @@ def spatiotemporal_grounding(ctx: _Context) -> _Sample:
     media = _write_video(ctx, [*others, target], n_frames, width, height)
     boxes = {str(s): _box(_mask(target.at(s * VIDEO_FPS, width, height), width, height)) for s in seconds}
     start, end = _seconds(window[0]), _seconds(window[1])
+    # the boxes are in the answer; repeating them in the reasoning would double the longest responses
     think = (
         f"The {target.shape.name} enters at {start} s and leaves after {end} s, moving across the frame. "
-        + " ".join(f"At {s} s it is at {_box_text(b)}." for s, b in boxes.items())
+        f"I give its box at each whole second from {min(seconds)} to {max(seconds)}."
     )
     answer = _answer_json({"time": [start, end], "boxes": boxes})
     question = (
@@ -589,8 +600,8 @@ def tracking(ctx: _Context) -> _Sample:
         f"second k is the frame at k - 1 seconds."
     )
     think = (
-        f"The {target.shape.name} moves steadily and bounces off the edges. "
-        + " ".join(f"Second {k}: {_box_text(b)}." for k, b in boxes.items())
+        f"The {target.shape.name} moves steadily and bounces off the edges. I follow it from second 1 to "
+        f"second {len(boxes)}."
     )
     return _Sample(question, _answer_json({"boxes": boxes}), think, "video", media, (width, height))
 
@@ -661,7 +672,10 @@ def synthesize(
     """Write ``n`` shapes-world records (round-robin over the tasks with a generator) under ``out_dir``.
 
     ``difficulty`` in [0, 1]: more distractor shapes, smaller objects, faster motion, shorter visible spans,
-    longer arithmetic and text. ``split`` names an independent random stream (``"train"``, ``"test"``, ...).
+    longer arithmetic and text. 0 is a teaching level: a still image shows no distractor (the describe task
+    one object, counting only shapes of the counted kind) and multiple choice offers every colour or every
+    shape in a fixed order, so each answer follows from the pixels without looking options up; videos keep
+    one moving distractor. ``split`` names an independent random stream (``"train"``, ``"test"``, ...).
     ``progress`` is called with 1 after each record. ``tasks`` restricts the corpus to some task keys
     (default: every registered task with a generator, built-in or a user's).
     """
