@@ -35,9 +35,15 @@ class QuickstartPlan:
         eval_size: held-out records (split ``eval_split``), answered after SFT and after RL, each time with the
             right media and with media swapped between records of a task (the blind control).
         eval_split: name of the held-out split (an independent random stream; ``train`` is refused).
-        difficulty: shapes-world difficulty in [0, 1] (distractors, object size, motion, text length); 0 (at
-            most one distractor per scene) is the easiest level, and even there the tiny model uses its media
-            mainly for presence and counting (see docs/training.md).
+        difficulty: shapes-world difficulty in [0, 1] (distractors, object size, motion, text length); 0 (no
+            distractor in a still image, every colour or shape as a multiple-choice option in a fixed order)
+            is the easiest level (see docs/training.md).
+        perception_task, perception_size, perception_steps: the perception warm-up before SFT:
+            ``perception_steps`` steps of ``sft_batch * 2`` examples describing ``perception_size`` scenes of
+            the ``perception_task`` generator from their own random stream (short prompt, no reasoning), so the model learns to read colour and shape off its visual tokens while
+            examples are cheap; ``perception_steps=0`` skips it.
+        perception_replay: the first ``perception_replay`` warm-up examples are mixed into the SFT data, so
+            that SFT, busy with twelve answer formats, does not wash out what the warm-up taught.
         sft_steps, sft_batch, sft_lr: SFT optimizer steps, examples per step, peak learning rate.
         rl_steps, rl_prompts, rl_n, rl_lr: RL steps, prompts per step (drawn evenly across the tasks),
             rollouts per prompt, learning rate.
@@ -47,8 +53,10 @@ class QuickstartPlan:
         seed: seeds data, weights, sampling and the blind control's swap.
         threads: torch CPU threads.
         hidden_size, layers: tiny model text width and depth.
-        vision_init_std: init scale of the tiny vision tower (see :class:`~onethinker.models.tiny.TinySpec`).
-        freeze_vision: keep the random vision tower fixed in SFT and RL (the published SFT recipe freezes it).
+        vision_init_std, vision_pos_sincos: init scale of the tiny vision tower and amplitude of its sine-cosine
+            position table (see :class:`~onethinker.models.tiny.TinySpec`).
+        freeze_vision: keep the random vision tower fixed in the warm-up, SFT and RL (the published SFT recipe
+            freezes a pretrained one; a random one has to learn).
     """
 
     out: Path
@@ -56,6 +64,10 @@ class QuickstartPlan:
     eval_size: int = 1200
     eval_split: str = "test"
     difficulty: float = 0.0
+    perception_tasks: tuple[str, ...] = ("open-ended", "spatial grounding", "multiple choice")
+    perception_size: int = 2000
+    perception_steps: int = 250
+    perception_replay: int = 1000
     sft_steps: int = 300
     sft_batch: int = 16
     sft_lr: float = 3e-3
@@ -64,14 +76,15 @@ class QuickstartPlan:
     rl_n: int = 4
     rl_lr: float = 2e-5
     rl_mini: int = 12
-    max_new_tokens: int = 160
+    max_new_tokens: int = 200
     eval_temperature: float = 0.0
     seed: int = 0
     threads: int = 1
     hidden_size: int = 128
     layers: int = 4
     vision_init_std: float = 0.1
-    freeze_vision: bool = True
+    vision_pos_sincos: float = 8.0
+    freeze_vision: bool = False
     media: dict[str, Any] = field(default_factory=lambda: {
         "image_max_pixels": 128 * 128, "image_min_pixels": 32 * 32, "video_fps": 2.0, "video_max_frames": 8,
         "video_min_pixels": 32 * 32, "video_max_pixels": 64 * 64})
@@ -90,33 +103,82 @@ def make_data(plan: QuickstartPlan) -> tuple[Path, Path]:
     return train / "data.jsonl", test / "data.jsonl"
 
 
-def make_model(plan: QuickstartPlan, train_file: Path) -> Path:
-    """The tiny model. Its tokenizer learns the corpus' prompts and responses (answers are few tokens), and its
-    processor normalises pixels with the training images' own mean and std (see :func:`pixel_statistics`)."""
+def make_perception_data(plan: QuickstartPlan) -> Path:
+    """The warm-up corpus: records of ``plan.perception_tasks`` from their own random stream (split
+    ``perception``) as ShareGPT lines whose prompt is the bare question (and its options), without the
+    published template's instructions, and whose target is the record's SFT response."""
+    from onethinker.data import read_records
+    from onethinker.data.synth import synthesize
+
+    root = synthesize(plan.out / "data" / "perception", plan.perception_size, plan.seed, split="perception",
+                      difficulty=plan.difficulty, tasks=list(plan.perception_tasks))
+    out = root / "perception.jsonl"
+    lines = []
+    for _, record in read_records(root / "data.jsonl"):
+        media = {"images": record.images} if record.images else {"videos": record.videos}
+        question = record.problem + ("\nOptions:\n" + "\n".join(record.options) if record.options else "")
+        lines.append(json.dumps({"messages": [{"role": "user", "content": question},
+                                              {"role": "assistant", "content": record.sft_response}],
+                                 **media}) + "\n")
+    out.write_text("".join(lines))
+    return out
+
+
+def make_sft_mix(plan: QuickstartPlan, train_file: Path, perception_file: Path) -> Path:
+    """The SFT data with perception replay: the training split's ShareGPT lines and the first
+    ``perception_replay`` warm-up lines, shuffled, in one file under ``data/`` (media paths rebased onto it)."""
+    import random
+
+    root = plan.out / "data"
+    lines = []
+    for source, count in ((train_file.parent / "sft.jsonl", None), (perception_file, plan.perception_replay)):
+        prefix = source.parent.relative_to(root).as_posix()
+        for line in source.read_text().splitlines()[:count]:
+            row = json.loads(line)
+            for field in ("images", "videos"):
+                if field in row:
+                    row[field] = [f"{prefix}/{name}" for name in row[field]]
+            lines.append(json.dumps(row))
+    random.Random(plan.seed).shuffle(lines)
+    out = root / "sft_mix.jsonl"
+    out.write_text("".join(line + "\n" for line in lines))
+    return out
+
+
+def make_model(plan: QuickstartPlan, train_file: Path, extra_texts: tuple[Path, ...] = ()) -> Path:
+    """The tiny model. Its tokenizer learns the corpus' prompts and responses (and those of ``extra_texts``,
+    ShareGPT files) word by word, one token per digit, like Qwen's; its processor normalises pixels with the
+    training images' own mean and std (see :func:`pixel_statistics`)."""
     from onethinker.models.tiny import TinySpec, build_tiny, pixel_statistics
 
     texts = []
-    for line in (train_file.parent / "sft.jsonl").read_text().splitlines():
-        texts.extend(m["content"] for m in json.loads(line)["messages"])
+    for path in (train_file.parent / "sft.jsonl", *extra_texts):
+        for line in path.read_text().splitlines():
+            texts.extend(m["content"] for m in json.loads(line)["messages"])
     mean, std = pixel_statistics(train_file)
     h = plan.hidden_size
-    spec = TinySpec(vocab_size=4096, merge_words=True, hidden_size=h, num_layers=plan.layers, num_heads=max(2, h // 32),
+    spec = TinySpec(vocab_size=4096, merge_words=False, split_digits=True, prompt_phrases=True, hidden_size=h, num_layers=plan.layers, num_heads=max(2, h // 32),
                     num_kv_heads=max(1, h // 64), intermediate_size=2 * h, vision_depth=1,
                     vision_hidden_size=64, vision_heads=2, vision_intermediate_size=128,
-                    image_mean=mean, image_std=std, vision_init_std=plan.vision_init_std)
+                    image_mean=mean, image_std=std, vision_init_std=plan.vision_init_std,
+                    vision_pos_sincos=plan.vision_pos_sincos)
     return build_tiny(plan.out / "model" / "init", seed=plan.seed, texts=texts, spec=spec)
 
 
-def sft_config(plan: QuickstartPlan, model: Path, train_file: Path):
+def sft_config(plan: QuickstartPlan, model: Path, train_file: Path, *, stage: str = "sft"):
+    """The SFT stage's config, or with ``stage="perception"`` the warm-up's (its own steps, twice the batch:
+    its examples are short)."""
     from onethinker.train.config import SFTConfig, load_config
 
+    steps, batch, micro = ((plan.perception_steps, 2 * plan.sft_batch, 2 * plan.sft_batch) if stage == "perception"
+                           else (plan.sft_steps, plan.sft_batch, max(1, plan.sft_batch // 2)))
     return load_config(SFTConfig, None, [
         f"model.path={model}", "model.device=cpu", "model.dtype=float32",
         f"model.freeze_vision={str(plan.freeze_vision).lower()}",
         f"data.train_file={train_file}",
         *[f"data.{k}={v}" for k, v in plan.media.items()],
-        f"trainer.output_dir={plan.out / 'sft'}", f"trainer.max_steps={plan.sft_steps}",
-        f"trainer.batch_size={plan.sft_batch}", f"trainer.micro_batch_size={max(1, plan.sft_batch // 2)}",
+        f"trainer.output_dir={plan.out / stage}", f"trainer.max_steps={steps}",
+        f"trainer.batch_size={batch}", f"trainer.micro_batch_size={micro}",
         f"trainer.seed={plan.seed}", f"trainer.threads={plan.threads}", "trainer.keep_checkpoints=1",
         f"optim.lr={plan.sft_lr}", "optim.warmup_ratio=0.05", "optim.scheduler=cosine", "optim.weight_decay=0.0",
     ])
@@ -164,12 +226,18 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     swapped = swap_media(records, seed=plan.seed).records
     model, processor = load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
+    # Answers of one task are alike in length, so each batch holds one task's records: a batch decodes until
+    # its longest answer ends, and a tracking answer in every batch would make every batch that long.
+    order = sorted(range(len(records)), key=lambda i: records[i].key)
     answers = {}
     for i, (kind, shown) in enumerate((("right", records), ("swapped", swapped))):
-        answers[kind] = [r[0] for r in generate_responses(
-            model, processor, shown, test_file.parent, max_new_tokens=plan.max_new_tokens,
-            temperature=plan.eval_temperature, batch_size=32, media=media, seed=plan.seed,
-            on_batch=None if on_batch is None else (lambda done, i=i: on_batch(i * len(records) + done)))]
+        texts = generate_responses(
+            model, processor, [shown[j] for j in order], test_file.parent, max_new_tokens=plan.max_new_tokens,
+            temperature=plan.eval_temperature, batch_size=64, media=media, seed=plan.seed,
+            on_batch=None if on_batch is None else (lambda done, i=i: on_batch(i * len(records) + done)))
+        answers[kind] = [""] * len(records)
+        for j, text in zip(order, texts):
+            answers[kind][j] = text[0]
     texts = answers["right"]
     scores, swapped_scores = (
         score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
@@ -422,16 +490,31 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
             return bar.add_task("", total=total, stage=name)
 
         t0 = time.perf_counter()
-        task = stage("data", 2)
+        task = stage("data", 3 if plan.perception_steps else 2)
         train_file, test_file = make_data(plan)
         bar.update(task, completed=2, description=f"{plan.train_size} train + {plan.eval_size} held-out")
-        model = make_model(plan, train_file)
+        perception_file = make_perception_data(plan) if plan.perception_steps else None
+        if perception_file is not None:
+            bar.update(task, completed=3, description=f"{plan.train_size} train + {plan.eval_size} held-out + "
+                                                      f"{plan.perception_size} perception")
+        model = make_model(plan, train_file, (perception_file,) if perception_file else ())
         timings["data + tiny model"] = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        sft_cfg = sft_config(plan, model, train_file)
-        rl_cfg = rl_config(plan, plan.out / "sft" / "final", train_file)
         (plan.out / "configs").mkdir(exist_ok=True)
+        if perception_file is not None:
+            t0 = time.perf_counter()
+            warm_cfg = sft_config(plan, model, perception_file, stage="perception")
+            dump_yaml(warm_cfg, plan.out / "configs" / "perception.yaml")
+            task = stage("perception", plan.perception_steps)
+            model = train_sft(warm_cfg, progress=lambda s, n, m: bar.update(
+                task, completed=s, description=f"loss {m['loss']:.3f}"))
+            timings["perception warm-up"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        sft_file = (make_sft_mix(plan, train_file, perception_file)
+                    if perception_file is not None and plan.perception_replay else train_file)
+        sft_cfg = sft_config(plan, model, sft_file)
+        rl_cfg = rl_config(plan, plan.out / "sft" / "final", train_file)
         dump_yaml(sft_cfg, plan.out / "configs" / "sft.yaml")
         dump_yaml(rl_cfg, plan.out / "configs" / "rl.yaml")
         task = stage("SFT", plan.sft_steps)

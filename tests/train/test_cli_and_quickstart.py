@@ -46,9 +46,29 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     from onethinker.quickstart import QuickstartPlan, run_quickstart
 
     plan = QuickstartPlan(out=tmp_path / "qs", train_size=24, eval_size=12, sft_steps=3, sft_batch=4, rl_steps=2,
-                          rl_prompts=2, rl_n=2, max_new_tokens=8, hidden_size=64, layers=1, threads=1)
+                          rl_prompts=2, rl_n=2, max_new_tokens=8, hidden_size=64, layers=1, threads=1,
+                          perception_size=6, perception_steps=2)
     report = run_quickstart(plan)
     text = report.read_text()
+    # the perception warm-up: the perception tasks' records of their own stream, bare question (+ options) as
+    # the prompt, the SFT response as the target; SFT starts from its checkpoint
+    folder = tmp_path / "qs" / "data" / "perception"
+    warm = [json.loads(x) for x in (folder / "perception.jsonl").read_text().splitlines()]
+    records = [json.loads(x) for x in (folder / "data.jsonl").read_text().splitlines()]
+    assert len(warm) == 6 and {r["problem_type"] for r in records} == set(plan.perception_tasks)
+    for line, record in zip(warm, records):
+        question = record["problem"] + ("\nOptions:\n" + "\n".join(record["options"]) if record["options"] else "")
+        assert line["messages"] == [{"role": "user", "content": question},
+                                    {"role": "assistant", "content": record["sft_response"]}]
+        assert line["images"] == record["images"] and (folder / line["images"][0]).is_file()
+        assert "perception" in record["problem_id"]
+    sft_yaml = (tmp_path / "qs" / "configs" / "sft.yaml").read_text()
+    assert str(tmp_path / "qs" / "perception" / "final") in sft_yaml and "sft_mix.jsonl" in sft_yaml
+    # SFT replays the first perception_replay warm-up examples among the training split's, media rebased
+    mix = [json.loads(x) for x in (tmp_path / "qs" / "data" / "sft_mix.jsonl").read_text().splitlines()]
+    media = [m for row in mix for m in row.get("images", []) + row.get("videos", [])]
+    assert len(mix) == 24 + 6 and sum(m.startswith("perception/") for m in media) == 6
+    assert all((tmp_path / "qs" / "data" / m).is_file() for m in media)
     summary = json.loads((tmp_path / "qs" / "eval" / "summary.json").read_text())
     assert set(summary["sft"]) == set(summary["rl"]) and len(summary["sft"]) == 13  # twelve tasks + "all"
     for task in summary["sft"]:
