@@ -571,7 +571,7 @@ def quickstart_command(
     threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a busy machine: the tiny model's "
                                 "operations are too small to split)."),
 ) -> None:
-    """Run synth data -> tiny model -> SFT -> EMA-GRPO RL -> evaluation -> report, on CPU in minutes."""
+    """Run synth data -> tiny model -> perception warm-up -> SFT -> EMA-GRPO RL -> evaluation -> report, on CPU in minutes."""
     import os
 
     # Idle OpenMP threads sleep instead of spinning: on a shared CPU spinning threads slow tiny ops ~10x.
