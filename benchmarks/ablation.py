@@ -94,11 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from onethinker.quickstart import QuickstartPlan, make_data, make_model, rl_config, sft_config
+    from onethinker.quickstart import QuickstartPlan, cold_start, make_data, rl_config
     from onethinker.train.common import quiet_transformers
     from onethinker.train.config import load_config, RLConfig, dump_yaml
     from onethinker.train.rl import train_rl
-    from onethinker.train.sft import train_sft
 
     quiet_transformers()
     sizes = {k: v for k, v in (("rl_steps", args.rl_steps), ("eval_size", args.eval_size)) if v is not None}
@@ -110,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         test_file = args.data / base.eval_split / "data.jsonl"
     else:
         train_file, test_file = make_data(base)
-        model = make_model(base, train_file)
-        print("SFT ...", file=sys.stderr, flush=True)
-        sft_dir = train_sft(sft_config(base, model, train_file))
+        print("perception warm-up and SFT ...", file=sys.stderr, flush=True)
+        sft_dir = cold_start(base, train_file)
     args.out.mkdir(parents=True, exist_ok=True)
     sft_done = args.out / "sft_heldout_accuracy.json"
     if not sft_done.is_file():

@@ -38,10 +38,11 @@ class QuickstartPlan:
         difficulty: shapes-world difficulty in [0, 1] (distractors, object size, motion, text length); 0 (no
             distractor in a still image, every colour or shape as a multiple-choice option in a fixed order)
             is the easiest level (see docs/training.md).
-        perception_task, perception_size, perception_steps: the perception warm-up before SFT:
-            ``perception_steps`` steps of ``sft_batch * 2`` examples describing ``perception_size`` scenes of
-            the ``perception_task`` generator from their own random stream (short prompt, no reasoning), so the model learns to read colour and shape off its visual tokens while
-            examples are cheap; ``perception_steps=0`` skips it.
+        perception_tasks, perception_size, perception_steps: the perception warm-up before SFT:
+            ``perception_steps`` steps of ``sft_batch * 2`` records of ``perception_tasks`` (``perception_size``
+            of them, their own random stream; the bare question as the prompt), so the model learns to read
+            colour, shape and place off its visual tokens while examples are short; ``perception_steps=0``
+            skips it.
         perception_replay: the first ``perception_replay`` warm-up examples are mixed into the SFT data, so
             that SFT, busy with twelve answer formats, does not wash out what the warm-up taught.
         sft_steps, sft_batch, sft_lr: SFT optimizer steps, examples per step, peak learning rate.
@@ -135,9 +136,9 @@ def make_sft_mix(plan: QuickstartPlan, train_file: Path, perception_file: Path) 
         prefix = source.parent.relative_to(root).as_posix()
         for line in source.read_text().splitlines()[:count]:
             row = json.loads(line)
-            for field in ("images", "videos"):
-                if field in row:
-                    row[field] = [f"{prefix}/{name}" for name in row[field]]
+            for kind in ("images", "videos"):
+                if kind in row:
+                    row[kind] = [f"{prefix}/{name}" for name in row[kind]]
             lines.append(json.dumps(row))
     random.Random(plan.seed).shuffle(lines)
     out = root / "sft_mix.jsonl"
@@ -203,6 +204,41 @@ def rl_config(plan: QuickstartPlan, model: Path, train_file: Path):
         f"trainer.save_every={max(1, plan.rl_steps // 2)}", "trainer.keep_checkpoints=1",
         f"trainer.seed={plan.seed}", f"trainer.threads={plan.threads}",
     ])
+
+
+def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=None,
+               timings: dict[str, float] | None = None, started: float | None = None) -> Path:
+    """Perception data, the tiny model, the perception warm-up and SFT (with replay); returns the SFT model.
+
+    ``stage(name, total)`` / ``update(task, **fields)`` drive progress bars (rich's ``add_task`` / ``update``
+    shapes); ``timings`` gets each stage's seconds (the first counted from ``started``). Configs go to
+    ``OUT/configs``.
+    """
+    from onethinker.train.config import dump_yaml
+    from onethinker.train.sft import train_sft
+
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter() if started is None else started
+    perception_file = make_perception_data(plan) if plan.perception_steps else None
+    model = make_model(plan, train_file, (perception_file,) if perception_file else ())
+    timings["data + tiny model"] = time.perf_counter() - t0
+    (plan.out / "configs").mkdir(parents=True, exist_ok=True)
+
+    def run(cfg, name: str, label: str, steps: int) -> Path:
+        t1 = time.perf_counter()
+        dump_yaml(cfg, plan.out / "configs" / f"{name}.yaml")
+        task = stage(label, steps) if stage is not None else None
+        out = train_sft(cfg, progress=None if task is None else lambda s, n, m: update(
+            task, completed=s, description=f"loss {m['loss']:.3f}"))
+        timings["perception warm-up" if name == "perception" else "SFT"] = time.perf_counter() - t1
+        return out
+
+    if perception_file is not None:
+        model = run(sft_config(plan, model, perception_file, stage="perception"), "perception", "perception",
+                    plan.perception_steps)
+    sft_file = (make_sft_mix(plan, train_file, perception_file)
+                if perception_file is not None and plan.perception_replay else train_file)
+    return run(sft_config(plan, model, sft_file), "sft", "SFT", plan.sft_steps)
 
 
 def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None) -> dict[str, Any]:
@@ -474,7 +510,6 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
     from onethinker.train.common import quiet_transformers
     from onethinker.train.config import dump_yaml
     from onethinker.train.rl import train_rl
-    from onethinker.train.sft import train_sft
 
     console = console or Console(stderr=True)
     quiet_transformers()
@@ -490,36 +525,12 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
             return bar.add_task("", total=total, stage=name)
 
         t0 = time.perf_counter()
-        task = stage("data", 3 if plan.perception_steps else 2)
+        task = stage("data", 2)
         train_file, test_file = make_data(plan)
         bar.update(task, completed=2, description=f"{plan.train_size} train + {plan.eval_size} held-out")
-        perception_file = make_perception_data(plan) if plan.perception_steps else None
-        if perception_file is not None:
-            bar.update(task, completed=3, description=f"{plan.train_size} train + {plan.eval_size} held-out + "
-                                                      f"{plan.perception_size} perception")
-        model = make_model(plan, train_file, (perception_file,) if perception_file else ())
-        timings["data + tiny model"] = time.perf_counter() - t0
-
-        (plan.out / "configs").mkdir(exist_ok=True)
-        if perception_file is not None:
-            t0 = time.perf_counter()
-            warm_cfg = sft_config(plan, model, perception_file, stage="perception")
-            dump_yaml(warm_cfg, plan.out / "configs" / "perception.yaml")
-            task = stage("perception", plan.perception_steps)
-            model = train_sft(warm_cfg, progress=lambda s, n, m: bar.update(
-                task, completed=s, description=f"loss {m['loss']:.3f}"))
-            timings["perception warm-up"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        sft_file = (make_sft_mix(plan, train_file, perception_file)
-                    if perception_file is not None and plan.perception_replay else train_file)
-        sft_cfg = sft_config(plan, model, sft_file)
-        rl_cfg = rl_config(plan, plan.out / "sft" / "final", train_file)
-        dump_yaml(sft_cfg, plan.out / "configs" / "sft.yaml")
+        sft_dir = cold_start(plan, train_file, stage=stage, update=bar.update, timings=timings, started=t0)
+        rl_cfg = rl_config(plan, sft_dir, train_file)
         dump_yaml(rl_cfg, plan.out / "configs" / "rl.yaml")
-        task = stage("SFT", plan.sft_steps)
-        train_sft(sft_cfg, progress=lambda s, n, m: bar.update(task, completed=s, description=f"loss {m['loss']:.3f}"))
-        timings["SFT"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         task = stage("RL", plan.rl_steps)
