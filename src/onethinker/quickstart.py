@@ -110,6 +110,7 @@ def make_perception_data(plan: QuickstartPlan) -> Path:
     published template's instructions, and whose target is the record's SFT response."""
     from onethinker.data import read_records
     from onethinker.data.synth import synthesize
+    from onethinker.tasks.prompts import question_with_options
 
     root = synthesize(plan.out / "data" / "perception", plan.perception_size, plan.seed, split="perception",
                       difficulty=plan.difficulty, tasks=list(plan.perception_tasks))
@@ -117,7 +118,7 @@ def make_perception_data(plan: QuickstartPlan) -> Path:
     lines = []
     for _, record in read_records(root / "data.jsonl"):
         media = {"images": record.images} if record.images else {"videos": record.videos}
-        question = record.problem + ("\nOptions:\n" + "\n".join(record.options) if record.options else "")
+        question = question_with_options(record.problem, record.options)
         lines.append(json.dumps({"messages": [{"role": "user", "content": question},
                                               {"role": "assistant", "content": record.sft_response}],
                                  **media}) + "\n")
@@ -224,21 +225,21 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
     timings["data + tiny model"] = time.perf_counter() - t0
     (plan.out / "configs").mkdir(parents=True, exist_ok=True)
 
-    def run(cfg, name: str, label: str, steps: int) -> Path:
+    def run(cfg, name: str, label: str, timing: str) -> Path:
         t1 = time.perf_counter()
         dump_yaml(cfg, plan.out / "configs" / f"{name}.yaml")
-        task = stage(label, steps) if stage is not None else None
+        task = stage(label, cfg.trainer.max_steps) if stage is not None else None
         out = train_sft(cfg, progress=None if task is None else lambda s, n, m: update(
             task, completed=s, description=f"loss {m['loss']:.3f}"))
-        timings["perception warm-up" if name == "perception" else "SFT"] = time.perf_counter() - t1
+        timings[timing] = time.perf_counter() - t1
         return out
 
     if perception_file is not None:
         model = run(sft_config(plan, model, perception_file, stage="perception"), "perception", "perception",
-                    plan.perception_steps)
+                    "perception warm-up")
     sft_file = (make_sft_mix(plan, train_file, perception_file)
                 if perception_file is not None and plan.perception_replay else train_file)
-    return run(sft_config(plan, model, sft_file), "sft", "SFT", plan.sft_steps)
+    return run(sft_config(plan, model, sft_file), "sft", "SFT", "SFT")
 
 
 def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None) -> dict[str, Any]:

@@ -57,7 +57,8 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     records = [json.loads(x) for x in (folder / "data.jsonl").read_text().splitlines()]
     assert len(warm) == 6 and {r["problem_type"] for r in records} == set(plan.perception_tasks)
     for line, record in zip(warm, records):
-        question = record["problem"] + ("\nOptions:\n" + "\n".join(record["options"]) if record["options"] else "")
+        options = record["options"] or []
+        question = record["problem"] + (("\nOptions:\n" + "\n".join(options)) if options else "")
         assert line["messages"] == [{"role": "user", "content": question},
                                     {"role": "assistant", "content": record["sft_response"]}]
         assert line["images"] == record["images"] and (folder / line["images"][0]).is_file()

@@ -99,12 +99,16 @@ INSTRUCTIONS: dict[str, str] = {
 }
 
 
+def question_with_options(problem: str, options: list[str] | None = None) -> str:
+    """The question part of the prompt: ``problem``, then ``Options:`` and one option per line when there are any."""
+    if not options:
+        return problem
+    return f"{problem}\nOptions:\n" + "\n".join(options)
+
+
 def format_question(problem: str, instruction: str, options: list[str] | None = None) -> str:
     """The full user text for one record: question (+ options), the shared template, the task's tail.
 
     ``<image>`` / ``<video>`` placeholders in ``problem`` are kept; the caller turns them into media parts.
     """
-    question = problem
-    if options:
-        question = f"{question}\nOptions:\n" + "\n".join(options)
-    return QUESTION_TEMPLATE.format(question=question) + instruction
+    return QUESTION_TEMPLATE.format(question=question_with_options(problem, options)) + instruction
