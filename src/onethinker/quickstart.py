@@ -159,9 +159,9 @@ def make_model(plan: QuickstartPlan, train_file: Path, extra_texts: tuple[Path, 
             texts.extend(m["content"] for m in json.loads(line)["messages"])
     mean, std = pixel_statistics(train_file)
     h = plan.hidden_size
-    spec = TinySpec(vocab_size=4096, merge_words=False, split_digits=True, prompt_phrases=True, hidden_size=h, num_layers=plan.layers, num_heads=max(2, h // 32),
-                    num_kv_heads=max(1, h // 64), intermediate_size=2 * h, vision_depth=1,
-                    vision_hidden_size=64, vision_heads=2, vision_intermediate_size=128,
+    spec = TinySpec(vocab_size=4096, merge_words=False, split_digits=True, prompt_phrases=True, hidden_size=h,
+                    num_layers=plan.layers, num_heads=max(2, h // 32), num_kv_heads=max(1, h // 64),
+                    intermediate_size=2 * h, vision_depth=1, vision_hidden_size=64, vision_heads=2, vision_intermediate_size=128,
                     image_mean=mean, image_std=std, vision_init_std=plan.vision_init_std,
                     vision_pos_sincos=plan.vision_pos_sincos)
     return build_tiny(plan.out / "model" / "init", seed=plan.seed, texts=texts, spec=spec)

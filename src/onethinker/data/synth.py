@@ -417,8 +417,8 @@ def math_expression(ctx: _Context) -> _Sample:
 def open_ended(ctx: _Context) -> _Sample:
     width, height = ctx.image_size()
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
-    extra = _distractor_count(ctx.rng, ctx.difficulty)
-    count = 1 if ctx.difficulty <= 0 else 2 + extra // 2  # the easiest level describes one object
+    distractors = _distractor_count(ctx.rng, ctx.difficulty)
+    count = 1 if ctx.difficulty <= 0 else 2 + distractors // 2  # the easiest level describes one object
     scene = [placer.place(ctx.kind(), c) for c in ctx.colors(count)]
     media = ctx.save_image(_render(scene, width, height))
     description = f"The image shows {_listing(scene, width, height)} on a light grey background."
