@@ -65,6 +65,13 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
         assert "perception" in record["problem_id"]
     sft_yaml = (tmp_path / "qs" / "configs" / "sft.yaml").read_text()
     assert str(tmp_path / "qs" / "perception" / "final") in sft_yaml and "sft_mix.jsonl" in sft_yaml
+    # the warm-up holds its own rate constant; SFT decays its own
+    from onethinker.train.config import SFTConfig, load_config
+
+    stages = {name: load_config(SFTConfig, tmp_path / "qs" / "configs" / f"{name}.yaml", [])
+              for name in ("perception", "sft")}
+    assert (stages["perception"].optim.lr, stages["perception"].optim.scheduler) == (plan.perception_lr, "constant")
+    assert (stages["sft"].optim.lr, stages["sft"].optim.scheduler) == (plan.sft_lr, "cosine")
     # SFT replays the first perception_replay warm-up examples among the training split's, media rebased
     mix = [json.loads(x) for x in (tmp_path / "qs" / "data" / "sft_mix.jsonl").read_text().splitlines()]
     media = [m for row in mix for m in row.get("images", []) + row.get("videos", [])]
