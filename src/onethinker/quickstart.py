@@ -23,6 +23,7 @@ import typer
 from onethinker.eval.blind import ALL_TASKS
 
 REWARD_PARTS = ("overall", "format", "accuracy", "structure")
+EVAL_BATCH = 128  # records per generate call in evaluation (a task's 100 held-out records in one batch)
 
 
 @dataclass
@@ -247,11 +248,13 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
     return run(sft_config(plan, model, sft_file), "sft", "SFT", "SFT")
 
 
-def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None) -> dict[str, Any]:
+def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None,
+             cache=None) -> dict[str, Any]:
     """Greedy answers on the held-out split, with the right media and with media swapped within each task.
 
-    Returns rewards per task, benchmark metrics per task, per-record accuracy with right and swapped media and
-    the blind-control table (:func:`onethinker.eval.blind.blind_table`).
+    ``cache`` (a :class:`~onethinker.models.encode.MediaCache`) keeps decoded media between the two passes
+    and between calls. Returns rewards per task, benchmark metrics per task, per-record accuracy with right
+    and swapped media and the blind-control table (:func:`onethinker.eval.blind.blind_table`).
     """
     import torch
 
@@ -268,18 +271,25 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     swapped = swap_media(records, seed=plan.seed).records
     model, processor = load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
-    # Answers of one task are alike in length, so each batch holds one task's records: a batch decodes until
-    # its longest answer ends, and a tracking answer in every batch would make every batch that long.
-    order = sorted(range(len(records)), key=lambda i: records[i].key)
+    # Answers of one task are alike in length, so one task's records are decoded together: a batch decodes
+    # until its longest answer ends, and a tracking answer in every batch would make every batch that long.
+    by_task: dict[str, list[int]] = defaultdict(list)
+    for i, record in enumerate(records):
+        by_task[record.key].append(i)
     answers = {}
     for i, (kind, shown) in enumerate((("right", records), ("swapped", swapped))):
-        texts = generate_responses(
-            model, processor, [shown[j] for j in order], test_file.parent, max_new_tokens=plan.max_new_tokens,
-            temperature=plan.eval_temperature, batch_size=64, media=media, seed=plan.seed,
-            on_batch=None if on_batch is None else (lambda done, i=i: on_batch(i * len(records) + done)))
         answers[kind] = [""] * len(records)
-        for j, text in zip(order, texts):
-            answers[kind][j] = text[0]
+        done = 0
+        for indices in by_task.values():
+            texts = generate_responses(
+                model, processor, [shown[j] for j in indices], test_file.parent,
+                max_new_tokens=plan.max_new_tokens, temperature=plan.eval_temperature, batch_size=EVAL_BATCH,
+                media=media, seed=plan.seed, cache=cache,
+                on_batch=None if on_batch is None else (
+                    lambda n, i=i, done=done: on_batch(i * len(records) + done + n)))
+            for j, text in zip(indices, texts):
+                answers[kind][j] = text[0]
+            done += len(indices)
     texts = answers["right"]
     scores, swapped_scores = (
         score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
@@ -513,6 +523,7 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from onethinker.models.encode import MediaCache
     from onethinker.train.common import quiet_transformers
     from onethinker.train.config import dump_yaml
     from onethinker.train.rl import train_rl
@@ -544,10 +555,12 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
             task, completed=s, description=f"reward {m.get('reward/overall', 0):.3f}"))
         timings["RL"] = time.perf_counter() - t0
 
+        # Both checkpoints answer the same records, with right and swapped media: decode each file once.
+        cache = MediaCache(max_items=4 * plan.eval_size)
         for name, folder in (("sft", plan.out / "sft" / "final"), ("rl", plan.out / "rl" / "final")):
             t0 = time.perf_counter()
             task = stage(f"eval {name.upper()}", 2 * plan.eval_size)
-            results[name] = evaluate(plan, folder, test_file, name,
+            results[name] = evaluate(plan, folder, test_file, name, cache=cache,
                                      on_batch=lambda done, t=task: bar.update(t, completed=done))
             accuracy = results[name]["accuracy"][ALL_TASKS]["mean"]
             gap = overall_blind_row(results[name]["blind"])["gap"]
