@@ -101,6 +101,29 @@ def test_grabcut_video_propagates_forwards_and_backwards_from_the_keyframe():
     assert min(ious) > 0.75, ious  # frames before and after the keyframe follow the moving disk
 
 
+def test_grabcut_runs_once_per_distinct_input_and_hands_out_copies(monkeypatch):
+    from onethinker.eval import masks
+
+    calls = []
+    real = masks.cv2.grabCut
+    monkeypatch.setattr(masks.cv2, "grabCut", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(GrabCutBackend, "_memo", type(GrabCutBackend._memo)())
+    image, truth = _scene((80, 60), seed=7)
+    first = GrabCutBackend().segment_image(image, _prompt_around((80, 60)))
+    assert len(calls) == 1 and _iou(first, truth) > 0.9
+    first[:] = False  # a caller's edit does not reach the remembered mask
+    again = GrabCutBackend(iterations=5).segment_image(image.copy(), _prompt_around((80, 60)))
+    assert len(calls) == 1 and _iou(again, truth) > 0.9
+    GrabCutBackend().segment_image(image, _prompt_around((80, 60), radius=30))  # another prompt: computed
+    GrabCutBackend(iterations=3).segment_image(image, _prompt_around((80, 60)))  # other settings: computed
+    assert len(calls) == 3
+    frames = np.stack([image, image])
+    GrabCutBackend().segment_video(frames, 0, _prompt_around((80, 60)))
+    calls_after_video = len(calls)
+    GrabCutBackend().segment_video(frames, 0, _prompt_around((80, 60)))
+    assert len(calls) == calls_after_video > 3
+
+
 def test_read_frames_at_picks_the_nearest_frame(tmp_path):
     import av
 
