@@ -103,6 +103,9 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     assert all("swapped_response" in row for row in predictions)
     rl_yaml = (tmp_path / "qs" / "configs" / "rl.yaml").read_text()
     assert "filter_key: accuracy" in rl_yaml and "balance_tasks: true" in rl_yaml
+    from onethinker.train.config import RLConfig
+
+    assert load_config(RLConfig, tmp_path / "qs" / "configs" / "rl.yaml", []).rollout.temperature == plan.rl_temperature
     assert len((tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()) == 12
 
 
