@@ -48,14 +48,14 @@ class QuickstartPlan:
             that SFT, busy with twelve answer formats, does not wash out what the warm-up taught.
         perception_lr: the warm-up's learning rate, held constant. Reading colour and shape means looking a
             visual token up by its content, which the tiny model learns in a sudden step; at 3e-3 on a mixture
-            of questions that step never comes, and under a decaying rate it comes late (docs/training.md).
+            of questions that step comes late or not at all, and a decaying rate delays it (docs/training.md).
         sft_steps, sft_batch, sft_lr: SFT optimizer steps, examples per step, peak learning rate (cosine).
         rl_steps, rl_prompts, rl_n, rl_lr: RL steps, prompts per step (drawn evenly across the tasks),
             rollouts per prompt, learning rate.
         rl_mini: prompts per optimizer update (``rl_prompts / rl_mini`` updates per RL step).
         rl_temperature: rollout sampling temperature (published: 1.0). At 1.0 the tiny model's samples stray far
             from its greedy answers (rollout accuracy about 0.25 against 0.44 greedy) and some run to the length
-            cap, which holds up their whole batch; at 0.5 the RL stage takes about a quarter less time for the
+            cap, which holds up their whole batch; at 0.5 the RL stage takes about a fifth less time for the
             same held-out effect (docs/training.md).
         max_new_tokens: response budget in RL and evaluation.
         eval_temperature: 0 = greedy evaluation.
