@@ -107,7 +107,7 @@ def test_grabcut_runs_once_per_distinct_input_and_hands_out_copies(monkeypatch):
     calls = []
     real = masks.cv2.grabCut
     monkeypatch.setattr(masks.cv2, "grabCut", lambda *a: calls.append(1) or real(*a))
-    monkeypatch.setattr(GrabCutBackend, "_memo", type(GrabCutBackend._memo)())
+    monkeypatch.setattr(GrabCutBackend, "_memo", type(GrabCutBackend._memo)(max_items=16))
     image, truth = _scene((80, 60), seed=7)
     first = GrabCutBackend().segment_image(image, _prompt_around((80, 60)))
     assert len(calls) == 1 and _iou(first, truth) > 0.9

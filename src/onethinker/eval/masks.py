@@ -16,7 +16,6 @@ object).
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
+
+from onethinker.models.encode import MediaCache
 
 __all__ = [
     "GrabCutBackend",
@@ -243,8 +244,7 @@ class GrabCutBackend:
     name = "grabcut"
     # Masks already computed, shared by every instance: a benchmark scored twice (two checkpoints that give
     # the same answer, as the quickstart's SFT and RL ones mostly do) runs GrabCut once per distinct input.
-    _memo: OrderedDict[tuple, np.ndarray] = OrderedDict()
-    memo_size = 4096
+    _memo = MediaCache(max_items=4096)
 
     def __init__(self, iterations: int = 5, point_radius: float = 0.01, margin: float = 0.15):
         self.iterations = iterations
@@ -256,15 +256,7 @@ class GrabCutBackend:
         parts = [None if part is None else np.asarray(part).tobytes() for part in (prompt.box, prompt.points,
                                                                                    prompt.labels)]
         key = (kind, pixels.shape, digest, *parts, *extra, self.iterations, self.point_radius, self.margin)
-        memo = GrabCutBackend._memo
-        if key in memo:
-            memo.move_to_end(key)
-            return memo[key].copy()
-        mask = compute()
-        memo[key] = mask.copy()
-        if len(memo) > self.memo_size:
-            memo.popitem(last=False)
-        return mask
+        return GrabCutBackend._memo.get(key, compute).copy()  # the remembered mask stays as computed
 
     def segment_image(self, image: np.ndarray, prompt: PixelPrompt) -> np.ndarray:
         return self._remembered("image", image, prompt, (), lambda: self._segment_image(image, prompt))
