@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from onethinker.quickstart import QuickstartPlan as QuickstartPlanDefaults  # noqa: E402 - defaults for --help
+from onethinker.quickstart import QuickstartPlan
 
 QUESTIONS = {"colour": "What colour is the object?", "shape": "What shape is the object?",
              "where": "Where is the object?"}
@@ -56,10 +56,10 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=150, help="held-out images (each asked every question)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--amp", type=float, default=8.0, help="sine-cosine position amplitude (0: random table)")
-    parser.add_argument("--lr", type=float, default=QuickstartPlanDefaults.perception_lr)
+    parser.add_argument("--lr", type=float, default=QuickstartPlan.perception_lr)
     parser.add_argument("--scheduler", choices=["cosine", "constant"], default="constant")
-    parser.add_argument("--hidden", type=int, default=QuickstartPlanDefaults.hidden_size, help="text model width")
-    parser.add_argument("--layers", type=int, default=QuickstartPlanDefaults.layers, help="text model depth")
+    parser.add_argument("--hidden", type=int, default=QuickstartPlan.hidden_size, help="text model width")
+    parser.add_argument("--layers", type=int, default=QuickstartPlan.layers, help="text model depth")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -70,7 +70,7 @@ def main() -> None:
     from onethinker.models import load_model
     from onethinker.models.encode import collate_prompts, prepare_messages
     from onethinker.models.generate import generate_ids, generation_config
-    from onethinker.quickstart import QuickstartPlan, make_data, make_model, sft_config
+    from onethinker.quickstart import make_data, make_model, sft_config
     from onethinker.train.common import media_settings, quiet_transformers
     from onethinker.train.config import DataConfig
     from onethinker.train.sft import train_sft

@@ -44,6 +44,7 @@ def test_model_tiny_command_builds_a_loadable_model(tmp_path):
 
 def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     from onethinker.quickstart import QuickstartPlan, run_quickstart
+    from onethinker.train.config import RLConfig, SFTConfig, load_config
 
     plan = QuickstartPlan(out=tmp_path / "qs", train_size=24, eval_size=12, sft_steps=3, sft_batch=4, rl_steps=2,
                           rl_prompts=2, rl_n=2, max_new_tokens=8, hidden_size=64, layers=1, threads=1,
@@ -66,8 +67,6 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     sft_yaml = (tmp_path / "qs" / "configs" / "sft.yaml").read_text()
     assert str(tmp_path / "qs" / "perception" / "final") in sft_yaml and "sft_mix.jsonl" in sft_yaml
     # the warm-up holds its own rate constant; SFT decays its own
-    from onethinker.train.config import SFTConfig, load_config
-
     stages = {name: load_config(SFTConfig, tmp_path / "qs" / "configs" / f"{name}.yaml", [])
               for name in ("perception", "sft")}
     assert (stages["perception"].optim.lr, stages["perception"].optim.scheduler) == (plan.perception_lr, "constant")
@@ -103,8 +102,6 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     assert all("swapped_response" in row for row in predictions)
     rl_yaml = (tmp_path / "qs" / "configs" / "rl.yaml").read_text()
     assert "filter_key: accuracy" in rl_yaml and "balance_tasks: true" in rl_yaml
-    from onethinker.train.config import RLConfig
-
     assert load_config(RLConfig, tmp_path / "qs" / "configs" / "rl.yaml", []).rollout.temperature == plan.rl_temperature
     assert len((tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()) == 12
 
