@@ -11,12 +11,13 @@ Everything it runs is the package's ordinary machinery: ``synthesize``, ``build_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import typer
 
@@ -60,7 +61,10 @@ class QuickstartPlan:
         max_new_tokens: response budget in RL and evaluation.
         eval_temperature: 0 = greedy evaluation.
         seed: seeds data, weights, sampling and the blind control's swap.
-        threads: torch CPU threads.
+        threads: torch CPU threads (per process).
+        helper: evaluate in a second process beside the first (:class:`Helper`): the SFT checkpoint while RL
+            trains, the RL checkpoint's swapped-media pass beside its right-media pass. Same answers, less time
+            on two cores; ``False`` runs everything in one process.
         hidden_size, layers: tiny model text width and depth.
         vision_init_std, vision_pos_sincos: init scale of the tiny vision tower and amplitude of its sine-cosine
             position table (see :class:`~onethinker.models.tiny.TinySpec`).
@@ -91,6 +95,7 @@ class QuickstartPlan:
     eval_temperature: float = 0.0
     seed: int = 0
     threads: int = 1
+    helper: bool = True
     hidden_size: int = 128
     layers: int = 4
     vision_init_std: float = 0.1
@@ -257,27 +262,28 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
     return run(sft_config(plan, model, sft_file), "sft", "SFT", "SFT")
 
 
-def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None,
-             cache=None) -> dict[str, Any]:
-    """Greedy answers on the held-out split, with the right media and with media swapped within each task.
+def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on_batch=None,
+           cache=None) -> list[str]:
+    """Greedy answers of the checkpoint in ``model_dir`` to every held-out record, each shown its own media
+    (``kind="right"``) or another record's of its task (``kind="swapped"``, the blind control's pass).
 
-    ``cache`` (a :class:`~onethinker.models.encode.MediaCache`) keeps decoded media between the two passes
-    and between calls. Returns rewards per task, benchmark metrics per task, per-record accuracy with right
-    and swapped media and the blind-control table (:func:`onethinker.eval.blind.blind_table`).
+    ``on_batch(done)`` gets the number of records answered so far; ``cache`` is a
+    :class:`~onethinker.models.encode.MediaCache` kept between calls.
     """
     import torch
 
     from onethinker.data import read_records
-    from onethinker.eval.blind import blind_table, swap_media
+    from onethinker.eval.blind import swap_media
     from onethinker.models import load_model
     from onethinker.models.generate import generate_responses
-    from onethinker.rewards import score_batch
     from onethinker.train.common import media_settings
     from onethinker.train.config import DataConfig
 
+    if kind not in ("right", "swapped"):
+        raise ValueError(f"kind must be 'right' or 'swapped', got {kind!r}")
     torch.set_num_threads(plan.threads)
     records = [r for _, r in read_records(test_file)]
-    swapped = swap_media(records, seed=plan.seed).records
+    shown = records if kind == "right" else swap_media(records, seed=plan.seed).records
     model, processor = load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
     # Answers of one task are alike in length, so one task's records are decoded together: a batch decodes
@@ -285,20 +291,52 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     by_task: dict[str, list[int]] = defaultdict(list)
     for i, record in enumerate(records):
         by_task[record.key].append(i)
-    answers = {}
-    for i, (kind, shown) in enumerate((("right", records), ("swapped", swapped))):
-        answers[kind] = [""] * len(records)
-        done = 0
-        for indices in by_task.values():
-            texts = generate_responses(
-                model, processor, [shown[j] for j in indices], test_file.parent,
-                max_new_tokens=plan.max_new_tokens, temperature=plan.eval_temperature, batch_size=EVAL_BATCH,
-                media=media, seed=plan.seed, cache=cache,
-                on_batch=None if on_batch is None else (
-                    lambda n, i=i, done=done: on_batch(i * len(records) + done + n)))
-            for j, text in zip(indices, texts):
-                answers[kind][j] = text[0]
-            done += len(indices)
+    texts = [""] * len(records)
+    done = 0
+    for indices in by_task.values():
+        out = generate_responses(
+            model, processor, [shown[j] for j in indices], test_file.parent,
+            max_new_tokens=plan.max_new_tokens, temperature=plan.eval_temperature, batch_size=EVAL_BATCH,
+            media=media, seed=plan.seed, cache=cache,
+            on_batch=None if on_batch is None else (lambda n, done=done: on_batch(done + n)))
+        for j, text in zip(indices, out):
+            texts[j] = text[0]
+        done += len(indices)
+    return texts
+
+
+def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None,
+             cache=None, helper: Helper | None = None) -> dict[str, Any]:
+    """Greedy answers on the held-out split, with the right media and with media swapped within each task.
+
+    ``cache`` (a :class:`~onethinker.models.encode.MediaCache`) keeps decoded media between the two passes
+    and between calls. With a ``helper``, the swapped pass runs in its process while this one answers with the
+    right media. ``on_batch(done)`` counts the records answered in both passes. Returns rewards per task,
+    benchmark metrics per task, per-record accuracy with right and swapped media, the blind-control table
+    (:func:`onethinker.eval.blind.blind_table`) and the seconds it took.
+    """
+    from onethinker.data import read_records
+    from onethinker.eval.blind import blind_table
+    from onethinker.rewards import score_batch
+
+    t0 = time.perf_counter()
+    records = [r for _, r in read_records(test_file)]
+    done = {"right": 0, "swapped": 0}
+
+    def progress(kind: str):
+        if on_batch is None:
+            return None
+
+        def step(n: int) -> None:
+            done[kind] = n
+            on_batch(done["right"] + done["swapped"])
+        return step
+
+    pending = (helper.submit(answer, plan, model_dir, test_file, "swapped", on_batch=progress("swapped"))
+               if helper is not None else None)
+    answers = {"right": answer(plan, model_dir, test_file, "right", progress("right"), cache)}
+    answers["swapped"] = (pending.result() if pending is not None
+                          else answer(plan, model_dir, test_file, "swapped", progress("swapped"), cache))
     texts = answers["right"]
     scores, swapped_scores = (
         score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
@@ -324,7 +362,8 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     accuracy = [s["accuracy"] for s in scores]
     blind = blind_table([r.key for r in records], accuracy, [s["accuracy"] for s in swapped_scores])
     return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file),
-            "blind": [row.as_dict() for row in blind], "accuracy": _accuracy_table(records, accuracy)}
+            "blind": [row.as_dict() for row in blind], "accuracy": _accuracy_table(records, accuracy),
+            "seconds": time.perf_counter() - t0}
 
 
 def _accuracy_table(records, accuracy: list[float]) -> dict[str, dict[str, float]]:
@@ -376,6 +415,85 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+# --------------------------------------------------------------------------------------------- helper
+_PROGRESS = None  # in a helper process: the queue its progress goes back on
+
+
+def _helper_start(queue, threads: int) -> None:
+    import torch
+
+    from onethinker.train.common import quiet_transformers
+
+    global _PROGRESS
+    _PROGRESS = queue
+    torch.set_num_threads(threads)
+    quiet_transformers()
+
+
+def _helper_call(tag: int, fn, args: tuple):
+    return fn(*args, on_batch=lambda done: _PROGRESS.put((tag, done)))
+
+
+class Helper:
+    """A second process for evaluation, so that the quickstart keeps both of a laptop's two cores busy: the
+    tiny model's operations are too small to split between threads, but two processes run side by side at
+    almost full speed each. The SFT checkpoint is evaluated while RL trains, and the RL checkpoint's
+    swapped-media pass runs while this process answers with the right media.
+
+    ``submit(fn, *args, on_batch=...)`` runs ``fn(*args, on_batch=...)`` there and returns a
+    :class:`concurrent.futures.Future`; the helper's ``on_batch`` calls come back over a queue and are made
+    here, from a thread, so progress bars move. An exception in the helper is raised by ``Future.result``.
+    Use it as a context manager; leaving it on an exception stops the helper's work.
+
+    The helper is a *spawned* process: a script that starts one (``run_quickstart`` with ``plan.helper``) needs
+    the usual ``if __name__ == "__main__":`` guard.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        import multiprocessing
+        import threading
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # a forked copy of a process that ran torch can hang
+        self._queue = context.Queue()
+        self._callbacks: dict[int, Any] = {}
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_helper_start,
+                                         initargs=(self._queue, threads))
+        self._pump = threading.Thread(target=self._relay, name="quickstart-helper-progress", daemon=True)
+        self._pump.start()
+
+    def submit(self, fn, *args, on_batch=None):
+        tag = len(self._callbacks)
+        self._callbacks[tag] = on_batch
+        return self._pool.submit(_helper_call, tag, fn, args)
+
+    def _relay(self) -> None:
+        while (item := self._queue.get()) is not None:
+            tag, done = item
+            callback = self._callbacks.get(tag)
+            if callback is not None:
+                callback(done)
+
+    def close(self, *, stop: bool = False) -> None:
+        """Wait for the helper's work to end, or with ``stop`` end it now (the run failed here)."""
+        if stop:
+            terminate = getattr(self._pool, "terminate_workers", None)  # public from Python 3.14
+            if terminate is not None:
+                terminate()
+            else:
+                for process in list((self._pool._processes or {}).values()):
+                    process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._queue.put(None)
+        self._pump.join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(stop=exc_type is not None)
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -448,7 +566,12 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         lines += ["", "## Benchmark metrics per task (percent): after SFT -> after RL", "", *metric_lines]
     lines += ["", "## Training curves", ""]
     lines += [f"![{title}]({name})" for title, name in plots]
-    lines += ["", "## Time per stage", "", "| stage | seconds |", "| --- | ---: |"]
+    lines += ["", "## Time per stage", ""]
+    if plan.helper:
+        lines += [("The SFT checkpoint was evaluated in a second process while RL trained, and the RL checkpoint's "
+                   "swapped-media pass beside its right-media pass, so the stages add up to more than the total."),
+                  ""]
+    lines += ["| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
     lines += ["", "## Library versions", "", "| library | version |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in library_versions().items()]
@@ -558,23 +681,37 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
         rl_cfg = rl_config(plan, sft_dir, train_file)
         dump_yaml(rl_cfg, plan.out / "configs" / "rl.yaml")
 
-        t0 = time.perf_counter()
-        task = stage("RL", plan.rl_steps)
-        train_rl(rl_cfg, progress=lambda s, n, m: bar.update(
-            task, completed=s, description=f"reward {m.get('reward/overall', 0):.3f}"))
-        timings["RL"] = time.perf_counter() - t0
+        with Helper(plan.threads) if plan.helper else contextlib.nullcontext() as helper:
+            cache = MediaCache(max_items=4 * plan.eval_size)  # both evaluations read the same files
 
-        # Both checkpoints answer the same records, with right and swapped media: decode each file once.
-        cache = MediaCache(max_items=4 * plan.eval_size)
-        for name, folder in (("sft", plan.out / "sft" / "final"), ("rl", plan.out / "rl" / "final")):
+            def eval_bar(name: str):
+                task = stage(f"eval {name.upper()}", 2 * plan.eval_size)
+                return task, lambda done: bar.update(task, completed=done)
+
+            def finish(name: str, task, result: dict[str, Any]) -> None:
+                results[name] = result
+                timings[f"evaluate {name.upper()}"] = result["seconds"]
+                gap = overall_blind_row(result["blind"])["gap"]
+                bar.update(task, description=f"accuracy {result['accuracy'][ALL_TASKS]['mean']:.3f}, "
+                                             f"blind gap {gap:+.3f}")
+
+            sft_pending = None
+            if helper is not None:  # the SFT checkpoint is evaluated in the helper while RL trains here
+                sft_task, on_batch = eval_bar("sft")
+                sft_pending = helper.submit(evaluate, plan, sft_dir, test_file, "sft", on_batch=on_batch)
             t0 = time.perf_counter()
-            task = stage(f"eval {name.upper()}", 2 * plan.eval_size)
-            results[name] = evaluate(plan, folder, test_file, name, cache=cache,
-                                     on_batch=lambda done, t=task: bar.update(t, completed=done))
-            accuracy = results[name]["accuracy"][ALL_TASKS]["mean"]
-            gap = overall_blind_row(results[name]["blind"])["gap"]
-            bar.update(task, description=f"accuracy {accuracy:.3f}, blind gap {gap:+.3f}")
-            timings[f"evaluate {name.upper()}"] = time.perf_counter() - t0
+            task = stage("RL", plan.rl_steps)
+            train_rl(rl_cfg, progress=lambda s, n, m: bar.update(
+                task, completed=s, description=f"reward {m.get('reward/overall', 0):.3f}"))
+            timings["RL"] = time.perf_counter() - t0
+            if sft_pending is None:
+                sft_task, on_batch = eval_bar("sft")
+                finish("sft", sft_task, evaluate(plan, sft_dir, test_file, "sft", on_batch=on_batch, cache=cache))
+            else:
+                finish("sft", sft_task, sft_pending.result())
+            rl_task, on_batch = eval_bar("rl")
+            finish("rl", rl_task, evaluate(plan, plan.out / "rl" / "final", test_file, "rl", on_batch=on_batch,
+                                           cache=cache, helper=helper))
     timings["total"] = time.perf_counter() - start
     results["counts"] = _counts(test_file)
     (plan.out / "eval" / "summary.json").write_text(json.dumps(

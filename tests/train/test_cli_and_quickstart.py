@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -104,6 +105,27 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     assert "filter_key: accuracy" in rl_yaml and "balance_tasks: true" in rl_yaml
     assert load_config(RLConfig, tmp_path / "qs" / "configs" / "rl.yaml", []).rollout.temperature == plan.rl_temperature
     assert len((tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()) == 12
+    # The run evaluated in a helper process (SFT beside RL, the swapped pass beside the right one): one process
+    # alone gives the same answers, and progress counts both passes.
+    from onethinker.quickstart import Helper, answer, evaluate
+
+    test_file = tmp_path / "qs" / "data" / plan.eval_split / "data.jsonl"
+    for name in ("sft", "rl"):
+        alone = evaluate(plan, tmp_path / "qs" / name / "final", test_file, f"{name}_alone")
+        ran = [json.loads(x) for x in (tmp_path / "qs" / "eval" / f"{name}_predictions.jsonl").read_text().splitlines()]
+        assert [r["response"] for r in ran] == [
+            json.loads(x)["response"] for x in Path(alone["predictions"]).read_text().splitlines()]
+        assert [r["swapped_response"] for r in ran] == [
+            json.loads(x)["swapped_response"] for x in Path(alone["predictions"]).read_text().splitlines()]
+        assert alone["blind"] == summary["blind"][name]
+    seen = []
+    with Helper() as helper:
+        again = evaluate(plan, tmp_path / "qs" / "rl" / "final", test_file, "rl_again", on_batch=seen.append,
+                         helper=helper)
+        # an error in the helper comes back to the caller
+        with pytest.raises(ValueError, match="kind must be"):
+            helper.submit(answer, plan, tmp_path / "qs" / "rl" / "final", test_file, "sideways").result()
+    assert again["blind"] == summary["blind"]["rl"] and max(seen) == 2 * plan.eval_size
 
 
 def test_quickstart_refuses_nonsense_sizes(tmp_path):
