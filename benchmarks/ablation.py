@@ -12,8 +12,8 @@ once per estimator and seed from that same checkpoint, answers the held-out spli
   ``adv_abs/<task>``; prompts are drawn evenly across tasks, so the share is close to the share of the
   gradient's advantage mass).
 
-Results go to ``OUT/ablation.json``; rerunning the same command reuses every finished run. This trains 3 x 3 RL runs: about ten minutes per seed on two idle cores at
-the quickstart's sizes.
+Results go to ``OUT/ablation.json``; rerunning the same command reuses every finished run. This trains 3 x 3 RL
+runs; ``--jobs 2`` runs two at a time (one per core).
 """
 
 from __future__ import annotations
@@ -81,6 +81,34 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} +- {statistics.stdev(values):.3f}"
 
 
+def run_one(estimator: str, seed: int, out: Path, sizes: dict, sft_dir: Path, train_file: Path,
+            test_file: Path) -> Path:
+    """One RL run of the quickstart's recipe with ``estimator`` and ``seed`` from ``sft_dir``, then its held-out
+    accuracy; returns its folder. A run whose accuracy file exists is reused."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from onethinker.quickstart import QuickstartPlan, rl_config
+    from onethinker.train.common import quiet_transformers
+    from onethinker.train.config import RLConfig, dump_yaml, load_config
+    from onethinker.train.rl import train_rl
+
+    quiet_transformers()
+    plan = QuickstartPlan(out=out / f"{estimator}-seed{seed}", seed=seed, **sizes)
+    done = plan.out / "heldout_accuracy.json"
+    if not done.is_file():
+        plan.out.mkdir(parents=True, exist_ok=True)
+        cfg_path = plan.out / "rl.yaml"
+        dump_yaml(rl_config(plan, sft_dir, train_file), cfg_path)
+        cfg = load_config(RLConfig, cfg_path, [f"algorithm.advantage={estimator}"])
+        print(f"RL {estimator} seed {seed} ...", file=sys.stderr, flush=True)
+        final = plan.out / "rl" / "final"
+        if not final.is_dir():
+            final = train_rl(cfg)
+        done.write_text(json.dumps(held_out_accuracy(plan, final, test_file)))
+    return plan.out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -89,15 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="quickstart data folder (train/ and the held-out split)")
     parser.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: the quickstart's)")
     parser.add_argument("--eval-size", type=int, default=None, help="held-out records (default: the quickstart's)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="RL runs side by side, one process each (2 on a 2-core machine: one thread each)")
     args = parser.parse_args(argv)
 
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from onethinker.quickstart import QuickstartPlan, cold_start, make_data, rl_config
+    from onethinker.quickstart import QuickstartPlan, cold_start, make_data
     from onethinker.train.common import quiet_transformers
-    from onethinker.train.config import load_config, RLConfig, dump_yaml
-    from onethinker.train.rl import train_rl
 
     quiet_transformers()
     sizes = {k: v for k, v in (("rl_steps", args.rl_steps), ("eval_size", args.eval_size)) if v is not None}
@@ -119,23 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     for estimator in ESTIMATORS:
         results[estimator] = {"accuracy": [], "share": []}
     # Seed-major, so an interrupted run has every estimator on the same seeds; a finished run is reused.
-    for seed in args.seeds:
-        for estimator in ESTIMATORS:
-            plan = QuickstartPlan(out=args.out / f"{estimator}-seed{seed}", seed=seed, **sizes)
-            done = plan.out / "heldout_accuracy.json"
-            if not done.is_file():
-                plan.out.mkdir(parents=True, exist_ok=True)
-                cfg_path = plan.out / "rl.yaml"
-                dump_yaml(rl_config(plan, sft_dir, train_file), cfg_path)
-                cfg = load_config(RLConfig, cfg_path, [f"algorithm.advantage={estimator}"])
-                print(f"RL {estimator} seed {seed} ...", file=sys.stderr, flush=True)
-                final = plan.out / "rl" / "final"
-                if not final.is_dir():
-                    final = train_rl(cfg)
-                done.write_text(json.dumps(held_out_accuracy(plan, final, test_file)))
-            results[estimator]["accuracy"].append(json.loads(done.read_text()))
-            results[estimator]["share"].append(advantage_share(plan.out / "rl"))
-            (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
+    runs = [(estimator, seed) for seed in args.seeds for estimator in ESTIMATORS]
+    common = (args.out, sizes, sft_dir, train_file, test_file)
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            folders = list(pool.map(run_one, *zip(*[(e, s, *common) for e, s in runs])))
+    else:
+        folders = [run_one(e, s, *common) for e, s in runs]
+    for (estimator, _), folder in zip(runs, folders):
+        results[estimator]["accuracy"].append(json.loads((folder / "heldout_accuracy.json").read_text()))
+        results[estimator]["share"].append(advantage_share(folder / "rl"))
+    (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
 
     tasks = sorted(results["sft"]["accuracy"][0])
     names = ["sft", *ESTIMATORS]

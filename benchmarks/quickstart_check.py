@@ -25,7 +25,7 @@ from pathlib import Path
 def check(folder: Path, split: str, per_task: int) -> dict:
     from onethinker.data.synth import synthesize
     from onethinker.eval.blind import ALL_TASKS
-    from onethinker.quickstart import QuickstartPlan, evaluate
+    from onethinker.quickstart import Helper, QuickstartPlan, evaluate
     from onethinker.train.config import RLConfig, load_config
 
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
@@ -37,7 +37,10 @@ def check(folder: Path, split: str, per_task: int) -> dict:
                           threads=cfg.trainer.threads,
                           difficulty=summary.get("plan", {}).get("difficulty", QuickstartPlan.difficulty))
     test = synthesize(plan.out / "data" / split, plan.eval_size, plan.seed, split=split, difficulty=plan.difficulty)
-    results = {name: evaluate(plan, folder / name / "final", test / "data.jsonl", name) for name in ("sft", "rl")}
+    with Helper(plan.threads) as helper:  # the SFT checkpoint in a second process, beside the RL one here
+        pending = helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft")
+        results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl")}
+        results["sft"] = pending.result()
     rows = {}
     blind_rows = {row["task"]: row for row in results["rl"]["blind"]}
     for task, sft in results["sft"]["accuracy"].items():
