@@ -56,8 +56,8 @@ class QuickstartPlan:
         rl_mini: prompts per optimizer update (``rl_prompts / rl_mini`` updates per RL step).
         rl_temperature: rollout sampling temperature (published: 1.0). At 1.0 the tiny model's samples stray far
             from its greedy answers (rollout accuracy about 0.25 against 0.44 greedy) and some run to the length
-            cap, which holds up their whole batch. Greedy answers are what is evaluated, and samples near them
-            teach more: from the same SFT checkpoints, 40 steps at 0.3 gained +0.015, +0.020 and +0.001 of mean
+            cap, which holds up their whole batch. 0.3 keeps the samples close to the greedy answers that are
+            evaluated: from the same SFT checkpoints, 40 steps at 0.3 gained +0.015, +0.020 and +0.001 of mean
             held-out accuracy on seeds 0-2, at 0.5 +0.009 on seed 0, and more steps at 0.5 did not add
             (docs/training.md).
         rl_max_tries: sampling rounds per RL step: groups that online filtering drops (every rollout right, or
@@ -271,12 +271,13 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
 
 
 def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on_batch=None,
-           cache=None) -> list[str]:
+           cache=None, loaded=None) -> list[str]:
     """Greedy answers of the checkpoint in ``model_dir`` to every held-out record, each shown its own media
     (``kind="right"``) or another record's of its task (``kind="swapped"``, the blind control's pass).
 
     ``on_batch(done)`` gets the number of records answered so far; ``cache`` is a
-    :class:`~onethinker.models.encode.MediaCache` kept between calls.
+    :class:`~onethinker.models.encode.MediaCache` kept between calls; ``loaded`` is the checkpoint's
+    ``(model, processor)`` where the caller has them already.
     """
     import torch
 
@@ -292,7 +293,7 @@ def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on
     torch.set_num_threads(plan.threads)
     records = [r for _, r in read_records(test_file)]
     shown = records if kind == "right" else swap_media(records, seed=plan.seed).records
-    model, processor = load_model(model_dir, device="cpu", trainable=False)
+    model, processor = loaded or load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
     # Answers of one task are alike in length, so one task's records are decoded together: a batch decodes
     # until its longest answer ends, and a tracking answer in every batch would make every batch that long.
@@ -325,6 +326,7 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     """
     from onethinker.data import read_records
     from onethinker.eval.blind import blind_table
+    from onethinker.models import load_model
     from onethinker.rewards import score_batch
 
     t0 = time.perf_counter()
@@ -342,9 +344,10 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
 
     pending = (helper.submit(answer, plan, model_dir, test_file, "swapped", on_batch=progress("swapped"))
                if helper is not None else None)
-    answers = {"right": answer(plan, model_dir, test_file, "right", progress("right"), cache)}
+    loaded = load_model(model_dir, device="cpu", trainable=False)
+    answers = {"right": answer(plan, model_dir, test_file, "right", progress("right"), cache, loaded)}
     answers["swapped"] = (pending.result() if pending is not None
-                          else answer(plan, model_dir, test_file, "swapped", progress("swapped"), cache))
+                          else answer(plan, model_dir, test_file, "swapped", progress("swapped"), cache, loaded))
     texts = answers["right"]
     scores, swapped_scores = (
         score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
