@@ -29,22 +29,13 @@ ESTIMATORS = ("grpo", "dr_grpo", "ema_grpo")
 
 
 def held_out_accuracy(plan, model_dir: Path, test_file: Path) -> dict[str, float]:
-    """Greedy held-out accuracy per task (right media only)."""
-    import torch
-
+    """Greedy held-out accuracy per task (right media only), answered as the quickstart answers."""
     from onethinker.data import read_records
-    from onethinker.models import load_model
-    from onethinker.models.generate import generate_responses
+    from onethinker.quickstart import answer
     from onethinker.rewards import score_batch
-    from onethinker.train.common import media_settings
-    from onethinker.train.config import DataConfig
 
-    torch.set_num_threads(plan.threads)
     records = [r for _, r in read_records(test_file)]
-    model, processor = load_model(model_dir, device="cpu", trainable=False)
-    texts = [r[0] for r in generate_responses(model, processor, records, test_file.parent,
-                                              max_new_tokens=plan.max_new_tokens, temperature=0.0, batch_size=32,
-                                              media=media_settings(DataConfig(**plan.media)), seed=0)]
+    texts = answer(plan, model_dir, test_file, "right")
     scores = score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
                            "data_type": r.data_type} for t, r in zip(texts, records)])
     by_task: dict[str, list[float]] = defaultdict(list)

@@ -114,10 +114,9 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     for name in ("sft", "rl"):
         alone = evaluate(plan, tmp_path / "qs" / name / "final", test_file, f"{name}_alone")
         ran = [json.loads(x) for x in (tmp_path / "qs" / "eval" / f"{name}_predictions.jsonl").read_text().splitlines()]
-        assert [r["response"] for r in ran] == [
-            json.loads(x)["response"] for x in Path(alone["predictions"]).read_text().splitlines()]
-        assert [r["swapped_response"] for r in ran] == [
-            json.loads(x)["swapped_response"] for x in Path(alone["predictions"]).read_text().splitlines()]
+        solo = [json.loads(x) for x in Path(alone["predictions"]).read_text().splitlines()]
+        for key in ("response", "swapped_response"):
+            assert [r[key] for r in ran] == [r[key] for r in solo]
         assert alone["blind"] == summary["blind"][name]
     seen = []
     with Helper() as helper:
