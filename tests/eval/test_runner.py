@@ -160,6 +160,31 @@ def test_hf_backend_with_the_tiny_model_writes_predictions_and_a_report(heldout,
     assert result.exit_code == 0 and "0 new predictions" in result.output and len(_lines(out)) == 12
 
 
+def test_hf_backend_batches_one_task_at_a_time_and_keeps_each_answer_with_its_record(heldout):
+    from onethinker.data import read_records
+    from onethinker.eval.runner import HFBackend
+
+    class Echo(HFBackend):  # answers with the problem id, and notes each batch
+        def _load(self):
+            self.batches = []
+
+        def _generate(self, records):
+            self.batches.append([r.key for r in records])
+            if any(r.problem_id == records_[4].problem_id for r in records) and len(records) > 1:
+                raise OSError("unreadable media")  # the batch holding record 4 fails: retried singly
+            return [r.problem_id for r in records]
+
+    records_ = [r for _, r in read_records(heldout / "data.jsonl")] * 3  # twelve tasks, interleaved
+    backend = Echo("unused", batch_size=2)
+    answers = dict(backend.responses(records_, heldout))
+    assert sorted(answers) == list(range(36))
+    assert all(answers[i] == records_[i].problem_id for i in range(36))
+    assert all(len(set(batch)) == 1 for batch in backend.batches)  # every batch is one task
+    tasks = [r.key for r in records_[:12]]
+    batched = sum(len(b) for b in backend.batches)  # 36 answers, plus the failed batch answered again
+    assert batched == 36 + 2 and len(backend.batches) == sum(-(-3 // 2) for _ in set(tasks)) + 2
+
+
 def test_score_cli_reports_bad_lines_with_file_and_line(heldout, tmp_path):
     rows = [json.loads(x) for x in (heldout / "data.jsonl").read_text().splitlines()][:2]
     for r in rows:

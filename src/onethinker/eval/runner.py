@@ -116,7 +116,7 @@ def assemble_response(message: dict, finish_reason: str | None = None) -> str:
 
 
 class HFBackend:
-    """A local Hugging Face checkpoint answering in batches of ``batch_size`` records."""
+    """A local Hugging Face checkpoint answering in batches of up to ``batch_size`` records of one task."""
 
     def __init__(self, model_path: str | Path, *, device: str = "cpu", dtype: str = "auto", batch_size: int = 8,
                  settings: GenerationSettings | None = None, media=None, model=None, processor=None):
@@ -154,19 +154,24 @@ class HFBackend:
             return
         self._load()
         self.media_root = media_root
-        for start in range(0, len(records), self.batch_size):
-            chunk = records[start : start + self.batch_size]
-            try:
-                texts = self._generate(chunk)
-            except Exception:  # one bad item (unreadable media) must not sink its batch: retry them singly
-                for offset, record in enumerate(chunk):
-                    try:
-                        yield start + offset, self._generate([record])[0]
-                    except Exception as exc:
-                        yield start + offset, exc
-                continue
-            for offset, text in enumerate(texts):
-                yield start + offset, text
+        # A batch decodes until its longest answer ends, and one task's answers are alike in length: batched
+        # task by task, a few long tracking answers do not hold up every batch (positions say which record).
+        by_task: dict[str, list[int]] = {}
+        for position, record in enumerate(records):
+            by_task.setdefault(getattr(record, "key", ""), []).append(position)
+        for positions in by_task.values():
+            for start in range(0, len(positions), self.batch_size):
+                chunk = positions[start : start + self.batch_size]
+                try:
+                    texts = self._generate([records[i] for i in chunk])
+                except Exception:  # one bad item (unreadable media) must not sink its batch: retry them singly
+                    for i in chunk:
+                        try:
+                            yield i, self._generate([records[i]])[0]
+                        except Exception as exc:
+                            yield i, exc
+                    continue
+                yield from zip(chunk, texts)
 
 
 def _data_url(image, kind: str = "png") -> str:
