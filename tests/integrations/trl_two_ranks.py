@@ -57,6 +57,13 @@ def main() -> None:
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w", encoding="utf-8") as f:
         json.dump({"world": trainer.accelerator.num_processes, "batches": batches,
                    "state": trainer.ema_tracker.state_dict()}, f)
+    # Leave together and close the process group: a rank that exits while gloo's threads still run can abort
+    # ("terminate called without an active exception") after its work is done.
+    trainer.accelerator.wait_for_everyone()
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
