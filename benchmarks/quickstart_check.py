@@ -25,7 +25,7 @@ from pathlib import Path
 def check(folder: Path, split: str, per_task: int) -> dict:
     from onethinker.data.synth import synthesize
     from onethinker.eval.blind import ALL_TASKS
-    from onethinker.quickstart import Helper, QuickstartPlan, evaluate
+    from onethinker.quickstart import Helper, QuickstartPlan, evaluate, rl_minus_sft
     from onethinker.train.config import RLConfig, load_config
 
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
@@ -43,11 +43,13 @@ def check(folder: Path, split: str, per_task: int) -> dict:
         results["sft"] = pending.result()
     rows = {}
     blind_rows = {row["task"]: row for row in results["rl"]["blind"]}
+    change = {row["task"]: row for row in rl_minus_sft(results["sft"], results["rl"])}
     for task, sft in results["sft"]["accuracy"].items():
         rl = results["rl"]["accuracy"][task]
         blind = blind_rows[task]
         rows[task] = {"n": sft["n"], "sft": sft["mean"], "rl": rl["mean"], "rl_swapped": blind["swapped"],
-                      "gap": blind["gap"], "rl_minus_sft": rl["mean"] - sft["mean"]}
+                      "gap": blind["gap"], "rl_minus_sft": change[task]["diff"],
+                      "rl_minus_sft_low": change[task]["low"], "rl_minus_sft_high": change[task]["high"]}
     tasks = [t for t in rows if t != ALL_TASKS]
     verdict = {
         "mean_gap": rows[ALL_TASKS]["gap"],
@@ -75,10 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     for folder in args.folders:
         result = check(folder, args.split, args.per_task)
         print(f"\n## {folder} (split `{args.split}`)\n")
-        print("| task | n | SFT | RL | RL - SFT | RL swapped media | gap (right - swapped) |")
+        print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | RL swapped media | gap (right - swapped) |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for task, r in result["rows"].items():
-            print(f"| {task} | {r['n']} | {r['sft']:.3f} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} | "
+            low, high = (f"{x:+.3f}" if x is not None else "n/a" for x in (r["rl_minus_sft_low"], r["rl_minus_sft_high"]))
+            print(f"| {task} | {r['n']} | {r['sft']:.3f} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} [{low}, {high}] | "
                   f"{r['rl_swapped']:.3f} | {r['gap']:+.3f} |")
         v = result["verdict"]
         print(f"\nlooks: {v['looks']} (mean gap {v['mean_gap']:+.3f}, {v['tasks_gap_ge_0.05']} tasks >= 0.05); "

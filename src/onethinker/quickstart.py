@@ -321,7 +321,8 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     ``cache`` (a :class:`~onethinker.models.encode.MediaCache`) keeps decoded media between the two passes
     and between calls. With a ``helper``, the swapped pass runs in its process while this one answers with the
     right media. ``on_batch(done)`` counts the records answered in both passes. Returns rewards per task,
-    benchmark metrics per task, per-record accuracy with right and swapped media, the blind-control table
+    benchmark metrics per task, accuracy per task (``accuracy``) and per record with the right media
+    (``record_accuracy``, in the file's order, with each record's task in ``tasks``), the blind-control table
     (:func:`onethinker.eval.blind.blind_table`) and the seconds it took.
     """
     from onethinker.data import read_records
@@ -374,7 +375,18 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     blind = blind_table([r.key for r in records], accuracy, [s["accuracy"] for s in swapped_scores])
     return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file),
             "blind": [row.as_dict() for row in blind], "accuracy": _accuracy_table(records, accuracy),
-            "seconds": time.perf_counter() - t0}
+            "tasks": [r.key for r in records], "record_accuracy": accuracy, "seconds": time.perf_counter() - t0}
+
+
+def rl_minus_sft(sft: dict[str, Any], rl: dict[str, Any]) -> list[dict[str, Any]]:
+    """RL's accuracy minus SFT's on the same held-out records, per task, paired record by record, with its
+    standard error and 95% interval (:func:`onethinker.eval.blind.paired_table`; ``first`` is RL, ``second``
+    SFT), from two :func:`evaluate` results."""
+    from onethinker.eval.blind import paired_table
+
+    if sft["tasks"] != rl["tasks"]:
+        raise ValueError("the SFT and RL evaluations answered different records; RL - SFT needs the same ones")
+    return [row.as_dict() for row in paired_table(rl["tasks"], rl["record_accuracy"], sft["record_accuracy"])]
 
 
 def _accuracy_table(records, accuracy: list[float]) -> dict[str, dict[str, float]]:
@@ -519,6 +531,8 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     acc_sft, acc_rl = sft["accuracy"], rl["accuracy"]
     mean_sft, mean_rl = acc_sft[ALL_TASKS], acc_rl[ALL_TASKS]
     gap_sft, gap_rl = overall_blind_row(sft["blind"]), overall_blind_row(rl["blind"])
+    change = {r["task"]: r for r in results["rl_minus_sft"]}
+    overall = change[ALL_TASKS]
     lines = [
         "# OneThinker quickstart report",
         "",
@@ -530,7 +544,9 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         "each answered twice: with its own media and with media swapped between records of its task.",
         "",
         f"**Held-out accuracy (mean over tasks): {mean_sft['mean']:.3f} +- {mean_sft['se']:.3f} after SFT -> "
-        f"{mean_rl['mean']:.3f} +- {mean_rl['se']:.3f} after RL.** "
+        f"{mean_rl['mean']:.3f} +- {mean_rl['se']:.3f} after RL: RL - SFT {overall['diff']:+.3f}, 95% CI "
+        f"[{_num(overall['low'], sign=True)}, {_num(overall['high'], sign=True)}] (paired over the same "
+        f"records).** "
         f"**Blind-control gap (right media minus swapped media): {gap_sft['gap']:+.3f} after SFT, "
         f"{gap_rl['gap']:+.3f} after RL** (a model that looks at its media loses accuracy when they are swapped).",
         "",
@@ -539,18 +555,20 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         "Accuracy is the accuracy part of the reward (exact match, IoU, MRA, ROUGE, ... per task; see "
         "docs/rewards.md), without format or structure.",
         "",
-        "| task | n | SFT | RL | RL - SFT | SFT swapped media | RL swapped media | gap SFT | gap RL (95% CI) |",
+        ("| task | n | SFT | RL | RL - SFT (95% CI) | SFT swapped media | RL swapped media | gap SFT | "
+         "gap RL (95% CI) |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     blind_sft = {r["task"]: r for r in sft["blind"]}
     blind_rl = {r["task"]: r for r in rl["blind"]}
     for task in [*sorted(t for t in acc_sft if t != ALL_TASKS), ALL_TASKS]:
         a, b = acc_sft[task], acc_rl[task]
-        bs, br = blind_sft.get(task, {}), blind_rl.get(task, {})
+        bs, br, c = blind_sft.get(task, {}), blind_rl.get(task, {}), change[task]
         name = f"**{task}**" if task == ALL_TASKS else task
         lines.append(
             f"| {name} | {a['n']} | {a['mean']:.3f} +- {a['se']:.3f} | {b['mean']:.3f} +- {b['se']:.3f} | "
-            f"{b['mean'] - a['mean']:+.3f} | {_num(bs.get('swapped'))} | {_num(br.get('swapped'))} | "
+            f"{c['diff']:+.3f} [{_num(c['low'], sign=True)}, {_num(c['high'], sign=True)}] | "
+            f"{_num(bs.get('swapped'))} | {_num(br.get('swapped'))} | "
             f"{_num(bs.get('gap'), sign=True)} | {_num(br.get('gap'), sign=True)} "
             f"[{_num(br.get('low'), sign=True)}, {_num(br.get('high'), sign=True)}] |")
     lines += [
@@ -725,11 +743,12 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
                                            cache=cache, helper=helper))
     timings["total"] = time.perf_counter() - start
     results["counts"] = _counts(test_file)
+    results["rl_minus_sft"] = rl_minus_sft(results["sft"], results["rl"])
     (plan.out / "eval" / "summary.json").write_text(json.dumps(
         {"sft": results["sft"]["rewards"], "rl": results["rl"]["rewards"],
          "accuracy": {k: results[k]["accuracy"] for k in ("sft", "rl")},
          "blind": {k: results[k]["blind"] for k in ("sft", "rl")},
-         "timings": timings, "versions": library_versions(),
+         "rl_minus_sft": results["rl_minus_sft"], "timings": timings, "versions": library_versions(),
          "plan": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(plan).items()}}, indent=1))
     return write_report(plan, results, timings)
 

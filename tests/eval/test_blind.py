@@ -123,6 +123,34 @@ def test_table_numbers_on_a_hand_computed_case():
         blind_table(["a"], [1, 0], [0])
 
 
+def test_rl_minus_sft_is_the_same_paired_table_with_its_interval():
+    from onethinker.eval.blind import paired_table
+    from onethinker.quickstart import rl_minus_sft
+
+    tasks = ["a", "a", "a", "a", "b", "b"]
+    rl, sft = [1, 1, 0, 1, 0.5, 0.25], [0, 1, 0, 0, 0.25, 0.25]
+    a, b, mean = paired_table(tasks, rl, sft)
+    # task a: differences (1, 0, 0, 1): mean 1/2, sample sd sqrt(1/3), se sqrt(1/12), t(0.975, 3) = 3.182446
+    assert (a.first, a.second, a.diff) == pytest.approx((3 / 4, 1 / 4, 1 / 2))
+    assert a.se == pytest.approx(math.sqrt(1 / 12))
+    assert (a.low, a.high) == pytest.approx((0.5 - 3.182446 * math.sqrt(1 / 12), 0.5 + 3.182446 * math.sqrt(1 / 12)),
+                                            abs=1e-5)
+    # task b: differences (1/4, 0): mean 1/8, se 1/8
+    assert (b.diff, b.se) == pytest.approx((1 / 8, 1 / 8))
+    assert mean.diff == pytest.approx(5 / 16) and mean.se == pytest.approx(math.sqrt(1 / 12 + 1 / 64) / 2)
+    # the blind control is this table of right against swapped media
+    blind = blind_table(tasks, rl, sft)
+    assert [(r.task, r.right, r.swapped, r.gap, r.se) for r in blind] == \
+        [(r.task, r.first, r.second, r.diff, r.se) for r in (a, b, mean)]
+    # from two evaluations of the same records; NaN goes to JSON as None
+    sft_eval, rl_eval = {"tasks": tasks, "record_accuracy": sft}, {"tasks": tasks, "record_accuracy": rl}
+    rows = rl_minus_sft(sft_eval, rl_eval)
+    assert rows[-1]["diff"] == pytest.approx(5 / 16) and rows[0]["first"] == pytest.approx(3 / 4)
+    assert paired_table(["c"], [1.0], [0.0])[0].as_dict()["low"] is None
+    with pytest.raises(ValueError, match="different records"):
+        rl_minus_sft(sft_eval, {"tasks": tasks[::-1], "record_accuracy": rl})
+
+
 def test_accuracy_is_the_rewards_accuracy_part(bench):
     rows = [r.model_dump() for r in _records(bench)[:12]]
     right = record_accuracy([{**r, "response": r["sft_response"]} for r in rows])

@@ -99,6 +99,13 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
             assert row["gap"] == pytest.approx(row["right"] - row["swapped"])
             assert row["right"] == pytest.approx(summary["accuracy"][checkpoint][task]["mean"])
     assert "Blind-control gap" in text and "| torch |" in text and "| transformers |" in text
+    # RL - SFT, paired over the same records: the difference of the two accuracy tables, and in the report
+    change = {row["task"]: row for row in summary["rl_minus_sft"]}
+    assert set(change) == set(summary["accuracy"]["rl"])
+    for task, row in change.items():
+        rl, sft = summary["accuracy"]["rl"][task]["mean"], summary["accuracy"]["sft"][task]["mean"]
+        assert (row["first"], row["second"], row["diff"]) == pytest.approx((rl, sft, rl - sft))
+    assert f"RL - SFT {change['mean over tasks']['diff']:+.3f}, 95% CI" in text
     predictions = [json.loads(x) for x in (tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()]
     assert all("swapped_response" in row for row in predictions)
     rl_yaml = (tmp_path / "qs" / "configs" / "rl.yaml").read_text()

@@ -15,9 +15,11 @@ from __future__ import annotations
 from onethinker.eval.blind import (
     BlindRow,
     MediaSwap,
+    PairedRow,
     blind_control,
     blind_markdown,
     blind_table,
+    paired_table,
     record_accuracy,
     swap_media,
 )
@@ -37,10 +39,12 @@ from onethinker.eval.suites import SUITES
 
 __all__ = [
     "BlindRow",
+    "PairedRow",
     "MediaSwap",
     "blind_control",
     "blind_markdown",
     "blind_table",
+    "paired_table",
     "record_accuracy",
     "swap_media",
     "GrabCutBackend",

@@ -188,15 +188,85 @@ class BlindRow:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON; NaN (fewer than two records) becomes ``None``."""
-        out: dict[str, Any] = {"task": self.task, "n": self.n}
-        for name in ("right", "swapped", "gap", "se", "low", "high"):
-            value = getattr(self, name)
-            out[name] = None if math.isnan(value) else value
-        return out
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class PairedRow:
+    """One task's paired comparison of two answers to the same records: their mean accuracies, the mean
+    difference ``first - second``, its standard error and 95% interval (as in :class:`BlindRow`)."""
+
+    task: str
+    n: int
+    first: float
+    second: float
+    diff: float
+    se: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON; NaN (fewer than two records) becomes ``None``."""
+        return _plain(self)
+
+
+def _plain(row) -> dict[str, Any]:
+    """A row dataclass as a dict, NaN as ``None`` (JSON has no NaN)."""
+    from dataclasses import fields
+
+    out: dict[str, Any] = {}
+    for f in fields(row):
+        value = getattr(row, f.name)
+        out[f.name] = None if isinstance(value, float) and math.isnan(value) else value
+    return out
+
+
+def paired_table(tasks: Sequence[str], first: Sequence[float], second: Sequence[float]) -> list[PairedRow]:
+    """Per-task mean of ``first``, of ``second`` and of their paired difference, with its uncertainty.
+
+    Args:
+        tasks: task key of each record.
+        first, second: two accuracies of each record (same order): with right and with swapped media, or after
+            RL and after SFT.
+
+    Returns:
+        One :class:`PairedRow` per task (sorted by key), then a ``mean over tasks`` row (when there are tasks)
+        that weighs every task equally: its ``se`` is ``sqrt(sum se_k^2) / K`` and its interval uses the normal
+        quantile; a task's interval uses Student t with n - 1 degrees of freedom (NaN with fewer than two).
+    """
+    import numpy as np
+    from scipy import stats
+
+    if not len(tasks) == len(first) == len(second):
+        raise ValueError(f"tasks and the two accuracy lists differ in length: {len(tasks)}, {len(first)}, "
+                         f"{len(second)}")
+    by_task: dict[str, list[int]] = defaultdict(list)
+    for i, task in enumerate(tasks):
+        by_task[str(task)].append(i)
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    rows = []
+    for task in sorted(by_task):
+        idx = by_task[task]
+        diff = a[idx] - b[idx]
+        n = len(idx)
+        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        half = float(stats.t.ppf(0.975, n - 1)) * se if n > 1 else math.nan
+        mean = float(diff.mean())
+        rows.append(PairedRow(task, n, float(a[idx].mean()), float(b[idx].mean()), mean, se, mean - half,
+                              mean + half))
+    if rows:
+        k = len(rows)
+        mean = sum(r.diff for r in rows) / k
+        se = math.sqrt(sum(r.se**2 for r in rows)) / k
+        half = float(stats.norm.ppf(0.975)) * se
+        rows.append(PairedRow(ALL_TASKS, sum(r.n for r in rows), sum(r.first for r in rows) / k,
+                              sum(r.second for r in rows) / k, mean, se, mean - half, mean + half))
+    return rows
 
 
 def blind_table(tasks: Sequence[str], right: Sequence[float], swapped: Sequence[float]) -> list[BlindRow]:
-    """Per-task accuracy with right and swapped media, the gap and its paired uncertainty.
+    """Per-task accuracy with right and swapped media, the gap and its paired uncertainty
+    (:func:`paired_table` of right against swapped).
 
     Args:
         tasks: task key of each record.
@@ -206,32 +276,10 @@ def blind_table(tasks: Sequence[str], right: Sequence[float], swapped: Sequence[
     Returns:
         One :class:`BlindRow` per task (sorted by key), then a ``mean over tasks`` row (when there are tasks).
     """
-    import numpy as np
-    from scipy import stats
-
     if not len(tasks) == len(right) == len(swapped):
         raise ValueError(f"tasks, right and swapped differ in length: {len(tasks)}, {len(right)}, {len(swapped)}")
-    by_task: dict[str, list[int]] = defaultdict(list)
-    for i, task in enumerate(tasks):
-        by_task[str(task)].append(i)
-    a, b = np.asarray(right, dtype=np.float64), np.asarray(swapped, dtype=np.float64)
-    rows = []
-    for task in sorted(by_task):
-        idx = by_task[task]
-        diff = a[idx] - b[idx]
-        n = len(idx)
-        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-        half = float(stats.t.ppf(0.975, n - 1)) * se if n > 1 else math.nan
-        gap = float(diff.mean())
-        rows.append(BlindRow(task, n, float(a[idx].mean()), float(b[idx].mean()), gap, se, gap - half, gap + half))
-    if rows:
-        k = len(rows)
-        gap = sum(r.gap for r in rows) / k
-        se = math.sqrt(sum(r.se**2 for r in rows)) / k
-        half = float(stats.norm.ppf(0.975)) * se
-        rows.append(BlindRow(ALL_TASKS, sum(r.n for r in rows), sum(r.right for r in rows) / k,
-                             sum(r.swapped for r in rows) / k, gap, se, gap - half, gap + half))
-    return rows
+    return [BlindRow(r.task, r.n, r.first, r.second, r.diff, r.se, r.low, r.high)
+            for r in paired_table(tasks, right, swapped)]
 
 
 def blind_control(records: Sequence, right_responses: Sequence[str], swapped_responses: Sequence[str], *,
