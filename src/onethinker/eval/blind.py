@@ -13,7 +13,8 @@ Usage::
     print(blind_markdown(rows))
 
 A model that uses its media loses accuracy when they are swapped; a blind one (answering from the question
-and its priors alone) does not. The gap per task comes with a paired standard error and a 95% interval.
+and its priors alone) does not. The gap per task comes with a paired standard error and a 95% interval
+(:func:`paired_table`, which compares any two answers to the same records: after RL against after SFT too).
 
 Only ``images`` and ``videos`` move: the question, options, ground truth, masks and every other field stay.
 Swap partners share the task key (``onethinker.tasks.task_key``), the data type and the number of images and
@@ -33,10 +34,11 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["BlindRow", "MediaSwap", "blind_control", "blind_markdown", "blind_table", "compare_predictions", "pair_predictions",
-           "print_blind_table", "record_accuracy", "swap_media", "write_swapped_benchmark"]
+__all__ = ["BlindRow", "MediaSwap", "PairedRow", "blind_control", "blind_markdown", "blind_table", "compare_predictions",
+           "pair_predictions", "paired_table", "print_blind_table", "record_accuracy", "swap_media",
+           "write_swapped_benchmark"]
 
 ALL_TASKS = "mean over tasks"
 
@@ -168,33 +170,13 @@ def record_accuracy(rows: Sequence[Mapping[str, Any]], *, format_weight: float |
 
 
 @dataclass(frozen=True)
-class BlindRow:
-    """One task's blind control: accuracy with the right and with swapped media, and the paired gap.
-
-    ``se`` is the standard error of the mean paired difference (right - swapped), ``low`` / ``high`` its
-    95% interval (Student t with n - 1 degrees of freedom); NaN with fewer than two records. The
+class PairedRow:
+    """One task's paired comparison of two answers to the same records: their mean accuracies (``first``,
+    ``second``), the mean difference ``first - second`` (``diff``), its standard error ``se`` and 95% interval
+    ``low`` / ``high`` (Student t with n - 1 degrees of freedom; NaN with fewer than two records). The
     ``mean over tasks`` row weighs every task equally; its ``se`` is ``sqrt(sum se_k^2) / K`` and its interval
     uses the normal quantile.
     """
-
-    task: str
-    n: int
-    right: float
-    swapped: float
-    gap: float
-    se: float
-    low: float
-    high: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON; NaN (fewer than two records) becomes ``None``."""
-        return _plain(self)
-
-
-@dataclass(frozen=True)
-class PairedRow:
-    """One task's paired comparison of two answers to the same records: their mean accuracies, the mean
-    difference ``first - second``, its standard error and 95% interval (as in :class:`BlindRow`)."""
 
     task: str
     n: int
@@ -204,21 +186,34 @@ class PairedRow:
     se: float
     low: float
     high: float
+    #: the names :meth:`as_dict` gives ``first``, ``second`` and ``diff``
+    labels: ClassVar[tuple[str, str, str]] = ("first", "second", "diff")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON; NaN (fewer than two records) becomes ``None``."""
-        return _plain(self)
+        values = {"task": self.task, "n": self.n, **dict(zip(self.labels, (self.first, self.second, self.diff))),
+                  "se": self.se, "low": self.low, "high": self.high}
+        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
 
 
-def _plain(row) -> dict[str, Any]:
-    """A row dataclass as a dict, NaN as ``None`` (JSON has no NaN)."""
-    from dataclasses import fields
+class BlindRow(PairedRow):
+    """One task's blind control: accuracy with the right media (``right``) and with swapped media
+    (``swapped``), and the paired gap ``right - swapped`` (``gap``) with its uncertainty, as in
+    :class:`PairedRow`."""
 
-    out: dict[str, Any] = {}
-    for f in fields(row):
-        value = getattr(row, f.name)
-        out[f.name] = None if isinstance(value, float) and math.isnan(value) else value
-    return out
+    labels = ("right", "swapped", "gap")
+
+    @property
+    def right(self) -> float:
+        return self.first
+
+    @property
+    def swapped(self) -> float:
+        return self.second
+
+    @property
+    def gap(self) -> float:
+        return self.diff
 
 
 def paired_table(tasks: Sequence[str], first: Sequence[float], second: Sequence[float]) -> list[PairedRow]:
