@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | RL swapped media | gap (right - swapped) |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for task, r in result["rows"].items():
-            low, high = (f"{x:+.3f}" if x is not None else "n/a" for x in (r["rl_minus_sft_low"], r["rl_minus_sft_high"]))
-            print(f"| {task} | {r['n']} | {r['sft']:.3f} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} [{low}, {high}] | "
-                  f"{r['rl_swapped']:.3f} | {r['gap']:+.3f} |")
+            low, high = ("n/a" if x is None else f"{x:+.3f}" for x in (r["rl_minus_sft_low"], r["rl_minus_sft_high"]))
+            print(f"| {task} | {r['n']} | {r['sft']:.3f} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} "
+                  f"[{low}, {high}] | {r['rl_swapped']:.3f} | {r['gap']:+.3f} |")
         v = result["verdict"]
         print(f"\nlooks: {v['looks']} (mean gap {v['mean_gap']:+.3f}, {v['tasks_gap_ge_0.05']} tasks >= 0.05); "
               f"RL helps: {v['rl_helps']} (RL - SFT {v['rl_minus_sft']:+.3f}, "

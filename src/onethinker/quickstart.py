@@ -372,10 +372,11 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     rewards = {task: {p: v / counts[task] for p, v in parts.items()} for task, parts in per_task.items()}
     metrics = _benchmark_metrics(rows, test_file.parent)
     accuracy = [s["accuracy"] for s in scores]
-    blind = blind_table([r.key for r in records], accuracy, [s["accuracy"] for s in swapped_scores])
+    tasks = [r.key for r in records]
+    blind = blind_table(tasks, accuracy, [s["accuracy"] for s in swapped_scores])
     return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file),
             "blind": [row.as_dict() for row in blind], "accuracy": _accuracy_table(records, accuracy),
-            "tasks": [r.key for r in records], "record_accuracy": accuracy, "seconds": time.perf_counter() - t0}
+            "tasks": tasks, "record_accuracy": accuracy, "seconds": time.perf_counter() - t0}
 
 
 def rl_minus_sft(sft: dict[str, Any], rl: dict[str, Any]) -> list[dict[str, Any]]:
