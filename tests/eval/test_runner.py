@@ -164,25 +164,27 @@ def test_hf_backend_batches_one_task_at_a_time_and_keeps_each_answer_with_its_re
     from onethinker.data import read_records
     from onethinker.eval.runner import HFBackend
 
-    class Echo(HFBackend):  # answers with the problem id, and notes each batch
+    records = [r for _, r in read_records(heldout / "data.jsonl")] * 3  # twelve tasks, interleaved, 3 each
+    broken = records[4].problem_id  # a batch holding this record fails, and is retried record by record
+
+    class Echo(HFBackend):  # answers with the problem id, and notes each batch's tasks
         def _load(self):
             self.batches = []
 
-        def _generate(self, records):
-            self.batches.append([r.key for r in records])
-            if any(r.problem_id == records_[4].problem_id for r in records) and len(records) > 1:
-                raise OSError("unreadable media")  # the batch holding record 4 fails: retried singly
-            return [r.problem_id for r in records]
+        def _generate(self, chunk):
+            self.batches.append([r.key for r in chunk])
+            if len(chunk) > 1 and any(r.problem_id == broken for r in chunk):
+                raise OSError("unreadable media")
+            return [r.problem_id for r in chunk]
 
-    records_ = [r for _, r in read_records(heldout / "data.jsonl")] * 3  # twelve tasks, interleaved
     backend = Echo("unused", batch_size=2)
-    answers = dict(backend.responses(records_, heldout))
+    answers = dict(backend.responses(records, heldout))
     assert sorted(answers) == list(range(36))
-    assert all(answers[i] == records_[i].problem_id for i in range(36))
+    assert all(answers[i] == records[i].problem_id for i in range(36))
     assert all(len(set(batch)) == 1 for batch in backend.batches)  # every batch is one task
-    tasks = [r.key for r in records_[:12]]
-    batched = sum(len(b) for b in backend.batches)  # 36 answers, plus the failed batch answered again
-    assert batched == 36 + 2 and len(backend.batches) == sum(-(-3 // 2) for _ in set(tasks)) + 2
+    # 12 tasks x 2 batches (2 + 1 records); the failed batch of 2 is answered again as two batches of 1
+    assert len({r.key for r in records}) == 12
+    assert len(backend.batches) == 12 * 2 + 2 and sum(map(len, backend.batches)) == 36 + 2
 
 
 def test_score_cli_reports_bad_lines_with_file_and_line(heldout, tmp_path):
