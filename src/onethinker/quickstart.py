@@ -284,7 +284,7 @@ def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on
     from onethinker.data import read_records
     from onethinker.eval.blind import swap_media
     from onethinker.models import load_model
-    from onethinker.models.generate import generate_responses
+    from onethinker.models.generate import generate_responses, positions_by_task
     from onethinker.train.common import media_settings
     from onethinker.train.config import DataConfig
 
@@ -295,14 +295,9 @@ def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on
     shown = records if kind == "right" else swap_media(records, seed=plan.seed).records
     model, processor = loaded or load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
-    # Answers of one task are alike in length, so one task's records are decoded together: a batch decodes
-    # until its longest answer ends, and a tracking answer in every batch would make every batch that long.
-    by_task: dict[str, list[int]] = defaultdict(list)
-    for i, record in enumerate(records):
-        by_task[record.key].append(i)
     texts = [""] * len(records)
     done = 0
-    for indices in by_task.values():
+    for indices in positions_by_task(records):  # one task's records are decoded together
         out = generate_responses(
             model, processor, [shown[j] for j in indices], test_file.parent,
             max_new_tokens=plan.max_new_tokens, temperature=plan.eval_temperature, batch_size=EVAL_BATCH,

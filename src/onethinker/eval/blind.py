@@ -271,8 +271,6 @@ def blind_table(tasks: Sequence[str], right: Sequence[float], swapped: Sequence[
     Returns:
         One :class:`BlindRow` per task (sorted by key), then a ``mean over tasks`` row (when there are tasks).
     """
-    if not len(tasks) == len(right) == len(swapped):
-        raise ValueError(f"tasks, right and swapped differ in length: {len(tasks)}, {len(right)}, {len(swapped)}")
     return [BlindRow(r.task, r.n, r.first, r.second, r.diff, r.se, r.low, r.high)
             for r in paired_table(tasks, right, swapped)]
 

@@ -154,12 +154,9 @@ class HFBackend:
             return
         self._load()
         self.media_root = media_root
-        # A batch decodes until its longest answer ends, and one task's answers are alike in length: batched
-        # task by task, a few long tracking answers do not hold up every batch (positions say which record).
-        by_task: dict[str, list[int]] = {}
-        for position, record in enumerate(records):
-            by_task.setdefault(getattr(record, "key", ""), []).append(position)
-        for positions in by_task.values():
+        from onethinker.models.generate import positions_by_task
+
+        for positions in positions_by_task(records):  # batched task by task (positions say which record)
             for start in range(0, len(positions), self.batch_size):
                 chunk = positions[start : start + self.batch_size]
                 try:

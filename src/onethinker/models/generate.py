@@ -60,6 +60,19 @@ def generate_ids(model, processor, batch: dict, config) -> list[list[int]]:
     return responses
 
 
+def positions_by_task(records: Sequence) -> list[list[int]]:
+    """Positions of ``records`` grouped by task key (``record.key``), tasks in order of first appearance.
+
+    A batch decodes until its longest answer ends, and one task's answers are alike in length: callers batch
+    within these groups, so a few long answers (tracking boxes) do not hold up every batch. Records without a
+    ``key`` (plain mappings) form one group.
+    """
+    groups: dict[str, list[int]] = {}
+    for position, record in enumerate(records):
+        groups.setdefault(getattr(record, "key", ""), []).append(position)
+    return list(groups.values())
+
+
 def generate_responses(
     model,
     processor,
