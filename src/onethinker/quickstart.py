@@ -69,9 +69,11 @@ class QuickstartPlan:
         eval_temperature: 0 = greedy evaluation.
         seed: seeds data, weights, sampling and the blind control's swap.
         threads: torch CPU threads (per process).
-        helper: evaluate in a second process beside the first (:class:`Helper`): the SFT checkpoint while RL
-            trains, the RL checkpoint's swapped-media pass beside its right-media pass. Same answers, less time
-            on two cores; ``False`` runs everything in one process.
+        helper: use both cores through two helper processes (:class:`Helper`): the warm-up and SFT train
+            data-parallel in them (:func:`two_process_sft`, half of every batch each), then one evaluates the SFT
+            checkpoint while RL trains here and the RL checkpoint's swapped-media pass beside its right-media
+            pass. The same updates (up to float summation order) and answers in less time on two cores;
+            ``False`` runs everything in one process.
         hidden_size, layers: tiny model text width and depth.
         vision_init_std, vision_pos_sincos: init scale of the tiny vision tower and amplitude of its sine-cosine
             position table (see :class:`~onethinker.models.tiny.TinySpec`).
@@ -190,9 +192,10 @@ def make_model(plan: QuickstartPlan, train_file: Path, extra_texts: tuple[Path, 
     return build_tiny(plan.out / "model" / "init", seed=plan.seed, texts=texts, spec=spec)
 
 
-def sft_config(plan: QuickstartPlan, model: Path, train_file: Path, *, stage: str = "sft"):
+def sft_config(plan: QuickstartPlan, model: Path, train_file: Path, *, stage: str = "sft", processes: int = 1):
     """The SFT stage's config, or with ``stage="perception"`` the warm-up's (its own steps and rate, the rate
-    held constant; twice the batch: its examples are short)."""
+    held constant; twice the batch: its examples are short). With ``processes`` > 1 the batch is each
+    process's share of the same global batch (the trainers' ``trainer.batch_size`` is per process)."""
     from onethinker.train.config import SFTConfig, load_config
 
     if stage == "perception":
@@ -201,6 +204,10 @@ def sft_config(plan: QuickstartPlan, model: Path, train_file: Path, *, stage: st
     else:
         steps, batch, micro, lr, scheduler = (plan.sft_steps, plan.sft_batch, max(1, plan.sft_batch // 2),
                                               plan.sft_lr, "cosine")
+    if processes < 1 or batch % processes:
+        raise ValueError(f"a batch of {batch} does not split over {processes} processes")
+    batch //= processes
+    micro = min(micro, batch)
     return load_config(SFTConfig, None, [
         f"model.path={model}", "model.device=cpu", "model.dtype=float32",
         f"model.freeze_vision={str(plan.freeze_vision).lower()}",
@@ -236,12 +243,15 @@ def rl_config(plan: QuickstartPlan, model: Path, train_file: Path):
 
 
 def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=None,
-               timings: dict[str, float] | None = None, started: float | None = None) -> Path:
+               timings: dict[str, float] | None = None, started: float | None = None,
+               helper: Helper | None = None) -> Path:
     """Perception data, the tiny model, the perception warm-up and SFT (with replay); returns the SFT model.
 
     ``stage(name, total)`` / ``update(task, **fields)`` drive progress bars (rich's ``add_task`` / ``update``
     shapes); ``timings`` gets each stage's seconds (the first counted from ``started``). Configs go to
-    ``OUT/configs``.
+    ``OUT/configs``. With a ``helper`` of two workers (:class:`Helper`) the warm-up and SFT train data-parallel
+    in those two processes (:func:`two_process_sft`), each taking half of every batch: the same updates as one
+    process (up to float summation order), on both cores.
     """
     from onethinker.train.config import dump_yaml
     from onethinker.train.sft import train_sft
@@ -250,24 +260,98 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
     t0 = time.perf_counter() if started is None else started
     perception_file = make_perception_data(plan) if plan.perception_steps else None
     model = make_model(plan, train_file, (perception_file,) if perception_file else ())
-    timings["data + tiny model"] = time.perf_counter() - t0
-    (plan.out / "configs").mkdir(parents=True, exist_ok=True)
-
-    def run(cfg, name: str, label: str, timing: str) -> Path:
-        t1 = time.perf_counter()
-        dump_yaml(cfg, plan.out / "configs" / f"{name}.yaml")
-        task = stage(label, cfg.trainer.max_steps) if stage is not None else None
-        out = train_sft(cfg, progress=None if task is None else lambda s, n, m: update(
-            task, completed=s, description=f"loss {m['loss']:.3f}"))
-        timings[timing] = time.perf_counter() - t1
-        return out
-
-    if perception_file is not None:
-        model = run(sft_config(plan, model, perception_file, stage="perception"), "perception", "perception",
-                    "perception warm-up")
     sft_file = (make_sft_mix(plan, train_file, perception_file)
                 if perception_file is not None and plan.perception_replay else train_file)
-    return run(sft_config(plan, model, sft_file), "sft", "SFT", "SFT")
+    timings["data + tiny model"] = time.perf_counter() - t0
+    (plan.out / "configs").mkdir(parents=True, exist_ok=True)
+    processes = 2 if helper is not None and helper.workers >= 2 else 1
+    # (config name, bar label, timing name, config): the warm-up's checkpoint is where SFT starts
+    stages = []
+    if perception_file is not None:
+        cfg = sft_config(plan, model, perception_file, stage="perception", processes=processes)
+        stages.append(("perception", "perception", "perception warm-up", cfg))
+        model = Path(cfg.trainer.output_dir) / "final"
+    stages.append(("sft", "SFT", "SFT", sft_config(plan, model, sft_file, processes=processes)))
+    for name, _, _, cfg in stages:
+        dump_yaml(cfg, plan.out / "configs" / f"{name}.yaml")
+    bars: dict[int, Any] = {}
+
+    def progress(index: int, step: int, loss: float) -> None:
+        if stage is None:
+            return
+        if index not in bars:  # a stage's bar (and its clock) starts with its first step
+            bars[index] = stage(stages[index][1], stages[index][3].trainer.max_steps)
+        update(bars[index], completed=step, description=f"loss {loss:.3f}")
+
+    if processes == 2:
+        seconds = two_process_sft(helper, [cfg for *_, cfg in stages], progress)
+    else:
+        seconds = []
+        for index, (*_, cfg) in enumerate(stages):
+            t1 = time.perf_counter()
+            train_sft(cfg, progress=lambda s, n, m, index=index: progress(index, s, m["loss"]))
+            seconds.append(time.perf_counter() - t1)
+    for (_, _, timing, _), took in zip(stages, seconds):
+        timings[timing] = took
+    return Path(stages[-1][3].trainer.output_dir) / "final"
+
+
+def _sft_rank(rank: int, world: int, port: int, configs: list, on_batch=None) -> list[float]:
+    """Rank ``rank`` of ``world`` processes on this machine (a gloo group at ``127.0.0.1:port``) trains the
+    SFT stages in ``configs`` in turn; returns each stage's seconds. ``on_batch((stage, step, loss))`` after
+    every step. The group is torn down on the way out, an error included: a rank that fails closes its
+    sockets, so the other's next collective fails rather than waiting out gloo's timeout."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    from onethinker.train.sft import train_sft
+
+    # OMP_NUM_THREADS: without it accelerate sets its own thread count (physical cores / processes)
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world), "RANK": str(rank),
+           "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world), "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    seconds = []
+    try:
+        for index, cfg in enumerate(configs):
+            t0 = time.perf_counter()
+            train_sft(cfg, progress=None if on_batch is None else
+                      (lambda s, n, m, index=index: on_batch((index, s, m["loss"]))))
+            seconds.append(time.perf_counter() - t0)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return seconds
+
+
+def two_process_sft(helper: Helper, configs: list, progress=None) -> list[float]:
+    """Train the SFT stages in ``configs`` (each ``trainer.batch_size`` a process's share) data-parallel in the
+    helper's two workers, the way ``accelerate launch --num_processes 2`` runs ``train sft`` (gloo on CPUs);
+    returns each stage's seconds on rank 0. ``progress(stage, step, loss)`` follows rank 0.
+
+    The first failure is raised at once; the caller leaving the helper's ``with`` block then stops the other
+    rank."""
+    import socket
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    with socket.socket() as probe:  # a free local port for the group's rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    relay = None if progress is None else (lambda item: progress(*item))
+    futures = [helper.submit(_sft_rank, rank, 2, port, configs, on_batch=relay if rank == 0 else None)
+               for rank in (0, 1)]
+    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in done:
+        future.result()  # raises the first error
+    futures[1].result()
+    return futures[0].result()
 
 
 def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on_batch=None,
@@ -451,15 +535,16 @@ def _helper_start(queue, threads: int) -> None:
     quiet_transformers()
 
 
-def _helper_call(tag: int, fn, args: tuple):
-    return fn(*args, on_batch=lambda done: _PROGRESS.put((tag, done)))
+def _helper_call(tag: int, fn, args: tuple, report: bool = True):
+    return fn(*args, on_batch=(lambda done: _PROGRESS.put((tag, done))) if report else None)
 
 
 class Helper:
-    """A second process for evaluation, so that the quickstart keeps both of a laptop's two cores busy: the
-    tiny model's operations are too small to split between threads, but two processes run side by side at
-    almost full speed each. The SFT checkpoint is evaluated while RL trains, and the RL checkpoint's
-    swapped-media pass runs while this process answers with the right media.
+    """Helper processes (``workers`` of them), so that the quickstart keeps both of a laptop's two cores busy:
+    the tiny model's operations are too small to split between threads, but two processes run side by side
+    at almost full speed each. Two workers train the warm-up and SFT data-parallel (:func:`two_process_sft`);
+    then one evaluates the SFT checkpoint while RL trains, and answers the RL checkpoint's swapped-media pass
+    while this process answers with the right media.
 
     ``submit(fn, *args, on_batch=...)`` runs ``fn(*args, on_batch=...)`` there and returns a
     :class:`concurrent.futures.Future`; the helper's ``on_batch`` calls come back over a queue and are made
@@ -470,15 +555,16 @@ class Helper:
     the usual ``if __name__ == "__main__":`` guard.
     """
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, workers: int = 1) -> None:
         import multiprocessing
         import threading
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")  # a forked copy of a process that ran torch can hang
+        self.workers = workers
         self._queue = context.Queue()
         self._callbacks: dict[int, Any] = {}
-        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_helper_start,
+        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_helper_start,
                                          initargs=(self._queue, threads))
         self._pump = threading.Thread(target=self._relay, name="quickstart-helper-progress", daemon=True)
         self._pump.start()
@@ -486,7 +572,7 @@ class Helper:
     def submit(self, fn, *args, on_batch=None):
         tag = len(self._callbacks)
         self._callbacks[tag] = on_batch
-        return self._pool.submit(_helper_call, tag, fn, args)
+        return self._pool.submit(_helper_call, tag, fn, args, on_batch is not None)
 
     def _relay(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -702,11 +788,12 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
         task = stage("data", 2)
         train_file, test_file = make_data(plan)
         bar.update(task, completed=2, description=f"{plan.train_size} train + {plan.eval_size} held-out")
-        sft_dir = cold_start(plan, train_file, stage=stage, update=bar.update, timings=timings, started=t0)
-        rl_cfg = rl_config(plan, sft_dir, train_file)
-        dump_yaml(rl_cfg, plan.out / "configs" / "rl.yaml")
-
-        with Helper(plan.threads) if plan.helper else contextlib.nullcontext() as helper:
+        # Two helper processes: the warm-up and SFT train data-parallel in them; then one evaluates beside RL.
+        with Helper(plan.threads, workers=2) if plan.helper else contextlib.nullcontext() as helper:
+            sft_dir = cold_start(plan, train_file, stage=stage, update=bar.update, timings=timings, started=t0,
+                                 helper=helper)
+            rl_cfg = rl_config(plan, sft_dir, train_file)
+            dump_yaml(rl_cfg, plan.out / "configs" / "rl.yaml")
             cache = MediaCache(max_items=4 * plan.eval_size)  # both evaluations read the same files
 
             def eval_bar(name: str):

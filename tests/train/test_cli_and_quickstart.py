@@ -138,3 +138,56 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
 def test_quickstart_refuses_nonsense_sizes(tmp_path):
     result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q"), "--rl-steps", "0"])
     assert result.exit_code == 2 and "--rl-steps must be >= 1" in result.output
+
+
+def test_warm_up_and_sft_in_two_processes_match_one_process(tmp_path):
+    """With a helper of two workers the warm-up and SFT train data-parallel, each process taking half of every
+    batch: the same losses and weights as one process (up to float summation order), rank 0's progress
+    relayed, and each config holding a process's share of the batch."""
+    from safetensors.torch import load_file
+
+    from onethinker.quickstart import (
+        Helper,
+        QuickstartPlan,
+        cold_start,
+        make_data,
+        sft_config,
+        two_process_sft,
+    )
+    from onethinker.train.config import SFTConfig, load_config
+
+    sizes = {"train_size": 24, "eval_size": 12, "sft_steps": 3, "sft_batch": 4, "hidden_size": 64, "layers": 1,
+             "threads": 1, "perception_size": 6, "perception_steps": 2}
+    runs = {}
+    for name in ("one", "two"):
+        plan = QuickstartPlan(out=tmp_path / name, **sizes)
+        train_file, _ = make_data(plan)
+        timings, seen = {}, []
+        progress = {"stage": lambda label, total: label,
+                    "update": lambda bar, completed, description, seen=seen: seen.append((bar, completed))}
+        if name == "two":
+            with Helper(workers=2) as helper:
+                model = cold_start(plan, train_file, timings=timings, helper=helper, **progress)
+        else:
+            model = cold_start(plan, train_file, timings=timings, **progress)
+        assert model == tmp_path / name / "sft" / "final" and {"perception warm-up", "SFT"} <= set(timings)
+        assert seen == [("perception", 1), ("perception", 2), ("SFT", 1), ("SFT", 2), ("SFT", 3)]
+        losses = {stage: [json.loads(x)["loss"] for x in (tmp_path / name / stage / "metrics.jsonl").read_text()
+                          .splitlines()] for stage in ("perception", "sft")}
+        batch = {stage: load_config(SFTConfig, tmp_path / name / "configs" / f"{stage}.yaml", []).trainer.batch_size
+                 for stage in ("perception", "sft")}
+        runs[name] = losses, load_file(model / "model.safetensors"), batch
+    (loss_1, weights_1, batch_1), (loss_2, weights_2, batch_2) = runs["one"], runs["two"]
+    assert batch_1 == {"perception": 8, "sft": 4} and batch_2 == {"perception": 4, "sft": 2}
+    for stage in ("perception", "sft"):
+        assert len(loss_2[stage]) == len(loss_1[stage]) and loss_2[stage] == pytest.approx(loss_1[stage], rel=1e-5)
+    assert weights_2.keys() == weights_1.keys()
+    for key, value in weights_1.items():
+        assert (weights_2[key] - value).abs().max() <= 1e-5 * (1 + value.abs().max()), key
+    # a stage that fails (here: no data file) fails in the caller, from either rank, and does not hang
+    bad = QuickstartPlan(out=tmp_path / "bad", **sizes)
+    cfg = sft_config(bad, tmp_path / "one" / "sft" / "final", tmp_path / "missing.jsonl", processes=2)
+    with Helper(workers=2) as helper, pytest.raises(Exception, match="missing.jsonl"):
+        two_process_sft(helper, [cfg])
+    with pytest.raises(ValueError, match="a batch of 4 does not split over 3 processes"):
+        sft_config(bad, tmp_path / "one" / "sft" / "final", tmp_path / "missing.jsonl", processes=3)
