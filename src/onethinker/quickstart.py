@@ -878,9 +878,11 @@ def quickstart_command(
     if eval_split == "train" or not 0.0 <= difficulty <= 1.0:
         console.print("[red]error:[/red] --eval-split must not be 'train' and --difficulty must lie in [0, 1]")
         raise typer.Exit(2)
+    # The helper processes pay off only with a second core to run on.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     plan = QuickstartPlan(out=out, sft_steps=sft_steps, rl_steps=rl_steps, eval_size=eval_size,
                           eval_split=eval_split, train_size=train_size, difficulty=difficulty, seed=seed,
-                          threads=threads)
+                          threads=threads, helper=cores >= 2)
     report = run_quickstart(plan, console)
     summary = json.loads((out / "eval" / "summary.json").read_text())
     before, after = (summary["accuracy"][k][ALL_TASKS]["mean"] for k in ("sft", "rl"))

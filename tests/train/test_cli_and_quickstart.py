@@ -135,6 +135,22 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     assert again["blind"] == summary["blind"]["rl"] and max(seen) == 2 * plan.eval_size
 
 
+@pytest.mark.parametrize(("cores", "helper"), [({0}, False), ({0, 1}, True)])
+def test_quickstart_command_uses_helper_processes_only_with_a_second_core(tmp_path, monkeypatch, cores, helper):
+    from onethinker import quickstart
+
+    plans = []
+
+    def stop(plan, console=None):
+        plans.append(plan)
+        raise RuntimeError("stop before the run")
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: cores, raising=False)  # the CPUs this process may use
+    monkeypatch.setattr(quickstart, "run_quickstart", stop)
+    result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q")])
+    assert isinstance(result.exception, RuntimeError) and [p.helper for p in plans] == [helper]
+
+
 def test_quickstart_refuses_nonsense_sizes(tmp_path):
     result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q"), "--rl-steps", "0"])
     assert result.exit_code == 2 and "--rl-steps must be >= 1" in result.output
