@@ -303,14 +303,12 @@ def _sft_rank(rank: int, world: int, port: int, configs: list, on_batch=None) ->
     sockets, so the other's next collective fails rather than waiting out gloo's timeout."""
     import os
 
-    import torch
     import torch.distributed as dist
 
     from onethinker.train.sft import train_sft
 
-    # OMP_NUM_THREADS: without it accelerate sets its own thread count (physical cores / processes)
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world), "RANK": str(rank),
-           "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world), "OMP_NUM_THREADS": str(torch.get_num_threads())}
+           "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world)}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     seconds = []

@@ -232,3 +232,37 @@ def test_cli_under_accelerate_trains_once_and_reports_once(tiny_model, tmp_path)
     # Both processes trained: 2 steps x a global batch of 2 (1 per process), over-long ones counted apart.
     assert sum(r["examples"] for r in rows) + rows[-1]["skipped_too_long"] == 4
     assert (out / "final" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "3"), ("1", "1")])
+def test_several_cpu_processes_keep_the_configured_thread_count(monkeypatch, preset, expected):
+    """Where OMP_NUM_THREADS is unset, accelerate replaces torch's thread count with its own (physical cores /
+    processes): make_runtime sets it to ``trainer.threads`` before accelerate starts, and leaves a set one."""
+    import accelerate
+    import torch
+
+    from onethinker.train.common import make_runtime
+    from onethinker.train.config import ModelConfig
+
+    class Started(Exception):
+        pass
+
+    seen = []
+
+    def accelerator(**kwargs):  # records what accelerate would see, then stops before any process group
+        seen.append(os.environ.get("OMP_NUM_THREADS"))
+        raise Started
+
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    if preset is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", preset)
+    monkeypatch.setattr(accelerate, "Accelerator", accelerator)
+    try:
+        with pytest.raises(Started):
+            make_runtime(ModelConfig(path="unused", device="cpu"), threads=3)
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [expected]

@@ -108,6 +108,8 @@ def make_runtime(model_cfg: ModelConfig, threads: int = 0) -> Runtime:
     if world > 1:
         from accelerate import Accelerator
 
+        if threads > 0:  # where OMP_NUM_THREADS is unset, accelerate sets its own count (physical cores / processes)
+            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         # The schedule counts optimizer steps; accelerate would otherwise step it once per process.
         accelerator = Accelerator(cpu=model_cfg.device == "cpu", step_scheduler_with_optimizer=False)
         if accelerator.num_processes != world:  # e.g. no GPU visible: every process would train alone
