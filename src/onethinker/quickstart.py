@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import typer
 
@@ -265,35 +265,43 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
     timings["data + tiny model"] = time.perf_counter() - t0
     (plan.out / "configs").mkdir(parents=True, exist_ok=True)
     processes = 2 if helper is not None and helper.workers >= 2 else 1
-    # (config name, bar label, timing name, config): the warm-up's checkpoint is where SFT starts
-    stages = []
+    stages = []  # the warm-up's checkpoint is where SFT starts
     if perception_file is not None:
         cfg = sft_config(plan, model, perception_file, stage="perception", processes=processes)
-        stages.append(("perception", "perception", "perception warm-up", cfg))
+        stages.append(_Stage("perception", "perception", "perception warm-up", cfg))
         model = Path(cfg.trainer.output_dir) / "final"
-    stages.append(("sft", "SFT", "SFT", sft_config(plan, model, sft_file, processes=processes)))
-    for name, _, _, cfg in stages:
-        dump_yaml(cfg, plan.out / "configs" / f"{name}.yaml")
+    stages.append(_Stage("sft", "SFT", "SFT", sft_config(plan, model, sft_file, processes=processes)))
+    for s in stages:
+        dump_yaml(s.cfg, plan.out / "configs" / f"{s.config}.yaml")
     bars: dict[int, Any] = {}
 
     def progress(index: int, step: int, loss: float) -> None:
         if stage is None:
             return
         if index not in bars:  # a stage's bar (and its clock) starts with its first step
-            bars[index] = stage(stages[index][1], stages[index][3].trainer.max_steps)
+            bars[index] = stage(stages[index].label, stages[index].cfg.trainer.max_steps)
         update(bars[index], completed=step, description=f"loss {loss:.3f}")
 
     if processes == 2:
-        seconds = two_process_sft(helper, [cfg for *_, cfg in stages], progress)
+        seconds = two_process_sft(helper, [s.cfg for s in stages], progress)
     else:
         seconds = []
-        for index, (*_, cfg) in enumerate(stages):
+        for index, s in enumerate(stages):
             t1 = time.perf_counter()
-            train_sft(cfg, progress=lambda s, n, m, index=index: progress(index, s, m["loss"]))
+            train_sft(s.cfg, progress=lambda step, n, m, index=index: progress(index, step, m["loss"]))
             seconds.append(time.perf_counter() - t1)
-    for (_, _, timing, _), took in zip(stages, seconds):
-        timings[timing] = took
-    return Path(stages[-1][3].trainer.output_dir) / "final"
+    for s, took in zip(stages, seconds):
+        timings[s.timing] = took
+    return Path(stages[-1].cfg.trainer.output_dir) / "final"
+
+
+class _Stage(NamedTuple):
+    """One SFT stage of the cold start: its config file's name, progress-bar label, timing name and config."""
+
+    config: str
+    label: str
+    timing: str
+    cfg: Any
 
 
 def _sft_rank(rank: int, world: int, port: int, configs: list, on_batch=None) -> list[float]:
