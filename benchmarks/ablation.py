@@ -1,10 +1,15 @@
-"""The paper's estimator ablation in miniature: SFT only, GRPO, Dr.GRPO and EMA-GRPO from one SFT checkpoint.
+"""The paper's estimator ablation in miniature: SFT only, GRPO, Dr.GRPO and EMA-GRPO from one SFT checkpoint,
+with the no-information control beside them.
 
     python benchmarks/ablation.py --out runs/ablation                  # 3 seeds, quickstart sizes
     python benchmarks/ablation.py --out runs/ablation --sft runs/quickstart/sft/final --data runs/quickstart/data
 
 Builds (or reuses) the quickstart's data, tiny model and SFT checkpoint, then runs the quickstart's RL recipe
 once per estimator and seed from that same checkpoint, answers the held-out split greedily and prints
+the results. The control, ``ema_grpo_shuffled``, is EMA-GRPO with each step's advantages permuted within
+their groups (``algorithm.shuffle_advantages``): updates of the same size and noise that carry no information
+from the reward. What EMA-GRPO gains over it is what the reward taught; what the control loses against
+SFT is what update noise alone costs the starting checkpoint. It prints
 
 * held-out accuracy per task family (QA: answers that are not JSON; perception: JSON answers; the family
   comes from the task registry's ``structured`` flag) and per task, mean +- std over seeds;
@@ -12,8 +17,8 @@ once per estimator and seed from that same checkpoint, answers the held-out spli
   ``adv_abs/<task>``; prompts are drawn evenly across tasks, so the share is close to the share of the
   gradient's advantage mass).
 
-Results go to ``OUT/ablation.json``; rerunning the same command reuses every finished run. This trains 3 x 3 RL
-runs; ``--jobs 2`` runs two at a time (one per core).
+Results go to ``OUT/ablation.json``; rerunning the same command reuses every finished run. This trains 3 x 4 RL
+runs (``--no-control`` leaves the control out); ``--jobs 2`` runs two at a time (one per core).
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ from collections import defaultdict
 from pathlib import Path
 
 ESTIMATORS = ("grpo", "dr_grpo", "ema_grpo")
+CONTROL = "ema_grpo_shuffled"
+# Each arm's config overrides on top of the quickstart's RL config.
+ARMS = {"grpo": ["algorithm.advantage=grpo"], "dr_grpo": ["algorithm.advantage=dr_grpo"],
+        "ema_grpo": ["algorithm.advantage=ema_grpo"],
+        CONTROL: ["algorithm.advantage=ema_grpo", "algorithm.shuffle_advantages=true"]}
 
 
 def held_out_accuracy(plan, model_dir: Path, test_file: Path) -> dict[str, float]:
@@ -72,10 +82,10 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} +- {statistics.stdev(values):.3f}"
 
 
-def run_one(estimator: str, seed: int, out: Path, sizes: dict, sft_dir: Path, train_file: Path,
+def run_one(arm: str, seed: int, out: Path, sizes: dict, sft_dir: Path, train_file: Path,
             test_file: Path) -> Path:
-    """One RL run of the quickstart's recipe with ``estimator`` and ``seed`` from ``sft_dir``, then its held-out
-    accuracy; returns its folder. A run whose accuracy file exists is reused."""
+    """One RL run of the quickstart's recipe with ``arm``'s overrides (:data:`ARMS`) and ``seed`` from
+    ``sft_dir``, then its held-out accuracy; returns its folder. A run whose accuracy file exists is reused."""
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -85,14 +95,14 @@ def run_one(estimator: str, seed: int, out: Path, sizes: dict, sft_dir: Path, tr
     from onethinker.train.rl import train_rl
 
     quiet_transformers()
-    plan = QuickstartPlan(out=out / f"{estimator}-seed{seed}", seed=seed, **sizes)
+    plan = QuickstartPlan(out=out / f"{arm}-seed{seed}", seed=seed, **sizes)
     done = plan.out / "heldout_accuracy.json"
     if not done.is_file():
         plan.out.mkdir(parents=True, exist_ok=True)
         cfg_path = plan.out / "rl.yaml"
         dump_yaml(rl_config(plan, sft_dir, train_file), cfg_path)
-        cfg = load_config(RLConfig, cfg_path, [f"algorithm.advantage={estimator}"])
-        print(f"RL {estimator} seed {seed} ...", file=sys.stderr, flush=True)
+        cfg = load_config(RLConfig, cfg_path, ARMS[arm])
+        print(f"RL {arm} seed {seed} ...", file=sys.stderr, flush=True)
         final = plan.out / "rl" / "final"
         if not final.is_dir():
             final = train_rl(cfg)
@@ -110,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-size", type=int, default=None, help="held-out records (default: the quickstart's)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="RL runs side by side, one process each (2 on a 2-core machine: one thread each)")
+    parser.add_argument("--no-control", action="store_true",
+                        help="leave out the no-information control (EMA-GRPO on advantages shuffled within groups)")
     args = parser.parse_args(argv)
 
     import os
@@ -135,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     if not sft_done.is_file():
         sft_done.write_text(json.dumps(held_out_accuracy(base, sft_dir, test_file)))
     results: dict[str, dict] = {"sft": {"accuracy": [json.loads(sft_done.read_text())]}}
-    for estimator in ESTIMATORS:
-        results[estimator] = {"accuracy": [], "share": []}
-    # Seed-major, so an interrupted run has every estimator on the same seeds; a finished run is reused.
-    runs = [(estimator, seed) for seed in args.seeds for estimator in ESTIMATORS]
+    arms = [*ESTIMATORS] if args.no_control else [*ESTIMATORS, CONTROL]
+    for arm in arms:
+        results[arm] = {"accuracy": [], "share": []}
+    # Seed-major, so an interrupted run has every arm on the same seeds; a finished run is reused.
+    runs = [(arm, seed) for seed in args.seeds for arm in arms]
     common = (args.out, sizes, sft_dir, train_file, test_file)
     if args.jobs > 1:
         import multiprocessing
@@ -148,13 +161,13 @@ def main(argv: list[str] | None = None) -> int:
             folders = list(pool.map(run_one, *zip(*[(e, s, *common) for e, s in runs])))
     else:
         folders = [run_one(e, s, *common) for e, s in runs]
-    for (estimator, _), folder in zip(runs, folders):
-        results[estimator]["accuracy"].append(json.loads((folder / "heldout_accuracy.json").read_text()))
-        results[estimator]["share"].append(advantage_share(folder / "rl"))
+    for (arm, _), folder in zip(runs, folders):
+        results[arm]["accuracy"].append(json.loads((folder / "heldout_accuracy.json").read_text()))
+        results[arm]["share"].append(advantage_share(folder / "rl"))
     (args.out / "ablation.json").write_text(json.dumps(results, indent=1))
 
     tasks = sorted(results["sft"]["accuracy"][0])
-    names = ["sft", *ESTIMATORS]
+    names = ["sft", *arms]
     print("\nHeld-out accuracy per task family (mean +- std over seeds)\n")
     print("| family | " + " | ".join(names) + " |")
     print("| --- |" + " ---: |" * len(names))

@@ -1,7 +1,7 @@
 """Does the quickstart's model look, and does RL help? Checked on a split the quickstart never generated.
 
     onethinker quickstart --out runs/qs0 --seed 0
-    python benchmarks/quickstart_check.py runs/qs0 [runs/qs1 ...] [--split check] [--per-task 100]
+    python benchmarks/quickstart_check.py runs/qs0 [runs/qs1 ...] [--split check] [--per-task 100] [--control]
 
 For each quickstart folder: synthesise ``--per-task`` records per task of a fresh shapes-world split (same seed
 and difficulty as the run, another random stream), answer them greedily with the SFT and the RL checkpoints,
@@ -10,6 +10,13 @@ accuracy after SFT, after RL, with swapped media, and the gaps. Then the issue's
 
 * it looks: RL's mean gap (right - swapped) >= 0.10, and >= 0.05 on at least 6 of the 12 tasks;
 * RL helps: mean accuracy after RL >= after SFT + 0.02, and at most 3 tasks worse by more than 0.02.
+
+``--control`` also trains the no-information control from the run's SFT checkpoint: its own RL config with
+each step's advantages permuted within their groups (``algorithm.shuffle_advantages=true``; same seed, so the
+first step samples the same rollouts), in ``FOLDER/control_rl`` (reused when its ``final`` exists), and adds
+per task its accuracy and RL - control (paired): what RL learned from the reward, apart from what the update
+noise alone does to the SFT checkpoint (control - SFT). It runs in a second process while the SFT and RL
+checkpoints are answered, about 4 minutes per folder on 2 cores.
 
 Writes ``FOLDER/check_<split>.json``.
 """
@@ -22,9 +29,33 @@ import os
 from pathlib import Path
 
 
-def check(folder: Path, split: str, per_task: int) -> dict:
+def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list[float]:
+    """Train (or reuse) the no-information control of ``folder``'s RL run, answer ``test_file`` greedily with
+    the right media; returns each record's accuracy in the file's order (``on_batch``: as :func:`answer`'s)."""
+    from onethinker.data import read_records
+    from onethinker.quickstart import answer
+    from onethinker.rewards import score_batch
+    from onethinker.train.common import quiet_transformers
+    from onethinker.train.config import RLConfig, load_config
+    from onethinker.train.rl import train_rl
+
+    quiet_transformers()
+    final = folder / "control_rl" / "final"
+    if not (final / "config.json").is_file():
+        cfg = load_config(RLConfig, folder / "configs" / "rl.yaml",
+                          [f"trainer.output_dir={folder / 'control_rl'}", "algorithm.shuffle_advantages=true",
+                           "trainer.tensorboard=false"])
+        final = train_rl(cfg)
+    records = [r for _, r in read_records(test_file)]
+    texts = answer(plan, final, test_file, "right", on_batch)
+    scores = score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
+                           "data_type": r.data_type} for t, r in zip(texts, records)])
+    return [s["accuracy"] for s in scores]
+
+
+def check(folder: Path, split: str, per_task: int, control: bool = False) -> dict:
     from onethinker.data.synth import synthesize
-    from onethinker.eval.blind import ALL_TASKS
+    from onethinker.eval.blind import ALL_TASKS, paired_table
     from onethinker.quickstart import Helper, QuickstartPlan, evaluate, rl_minus_sft
     from onethinker.train.config import RLConfig, load_config
 
@@ -37,10 +68,16 @@ def check(folder: Path, split: str, per_task: int) -> dict:
                           threads=cfg.trainer.threads,
                           difficulty=summary.get("plan", {}).get("difficulty", QuickstartPlan.difficulty))
     test = synthesize(plan.out / "data" / split, plan.eval_size, plan.seed, split=split, difficulty=plan.difficulty)
-    with Helper(plan.threads) as helper:  # the SFT checkpoint in a second process, beside the RL one here
-        pending = helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft")
-        results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl")}
-        results["sft"] = pending.result()
+    with Helper(plan.threads) as helper:  # a second process beside this one
+        if control:  # the control trains there while this process answers with both checkpoints
+            pending = helper.submit(control_accuracy, folder, plan, test / "data.jsonl")
+            results = {name: evaluate(plan, folder / name / "final", test / "data.jsonl", name)
+                       for name in ("rl", "sft")}
+            control_acc = pending.result()
+        else:
+            pending = helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft")
+            results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl")}
+            results["sft"] = pending.result()
     rows = {}
     blind_rows = {row["task"]: row for row in results["rl"]["blind"]}
     change = {row["task"]: row for row in rl_minus_sft(results["sft"], results["rl"])}
@@ -50,6 +87,16 @@ def check(folder: Path, split: str, per_task: int) -> dict:
         rows[task] = {"n": sft["n"], "sft": sft["mean"], "rl": rl["mean"], "rl_swapped": blind["swapped"],
                       "gap": blind["gap"], "rl_minus_sft": change[task]["diff"],
                       "rl_minus_sft_low": change[task]["low"], "rl_minus_sft_high": change[task]["high"]}
+    if control:
+        tasks_of = results["rl"]["tasks"]
+        vs_control = {row.task: row.as_dict()
+                      for row in paired_table(tasks_of, results["rl"]["record_accuracy"], control_acc)}
+        vs_sft = {row.task: row.as_dict()
+                  for row in paired_table(tasks_of, control_acc, results["sft"]["record_accuracy"])}
+        for task, row in rows.items():
+            c = vs_control[task]
+            row.update(control=c["second"], rl_minus_control=c["diff"], rl_minus_control_low=c["low"],
+                       rl_minus_control_high=c["high"], control_minus_sft=vs_sft[task]["diff"])
     tasks = [t for t in rows if t != ALL_TASKS]
     verdict = {
         "mean_gap": rows[ALL_TASKS]["gap"],
@@ -59,6 +106,9 @@ def check(folder: Path, split: str, per_task: int) -> dict:
     }
     verdict["looks"] = verdict["mean_gap"] >= 0.10 and verdict["tasks_gap_ge_0.05"] >= 6
     verdict["rl_helps"] = verdict["rl_minus_sft"] >= 0.02 and verdict["tasks_worse_by_0.02"] <= 3
+    if control:
+        verdict["rl_minus_control"] = rows[ALL_TASKS]["rl_minus_control"]
+        verdict["control_minus_sft"] = rows[ALL_TASKS]["control_minus_sft"]
     out = {"folder": str(folder), "split": split, "rows": rows, "verdict": verdict}
     (folder / f"check_{split}.json").write_text(json.dumps(out, indent=1))
     return out
@@ -69,13 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--split", default="check")
     parser.add_argument("--per-task", type=int, default=100)
+    parser.add_argument("--control", action="store_true",
+                        help="also train and score the no-information control (advantages shuffled within groups)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from onethinker.train.common import quiet_transformers
 
     quiet_transformers()
     for folder in args.folders:
-        result = check(folder, args.split, args.per_task)
+        result = check(folder, args.split, args.per_task, args.control)
         print(f"\n## {folder} (split `{args.split}`)\n")
         print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | RL swapped media | gap (right - swapped) |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -87,6 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nlooks: {v['looks']} (mean gap {v['mean_gap']:+.3f}, {v['tasks_gap_ge_0.05']} tasks >= 0.05); "
               f"RL helps: {v['rl_helps']} (RL - SFT {v['rl_minus_sft']:+.3f}, "
               f"{v['tasks_worse_by_0.02']} tasks worse by > 0.02)")
+        if args.control:
+            print("\n| task | SFT | control | RL | control - SFT | RL - control (95% CI, paired) |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: |")
+            for task, r in result["rows"].items():
+                low, high = ("n/a" if x is None else f"{x:+.3f}"
+                             for x in (r["rl_minus_control_low"], r["rl_minus_control_high"]))
+                print(f"| {task} | {r['sft']:.3f} | {r['control']:.3f} | {r['rl']:.3f} | "
+                      f"{r['control_minus_sft']:+.3f} | {r['rl_minus_control']:+.3f} [{low}, {high}] |")
+            print(f"\nRL - control {v['rl_minus_control']:+.3f} (what the reward taught); control - SFT "
+                  f"{v['control_minus_sft']:+.3f} (what the update noise alone did)")
     return 0
 
 

@@ -14,6 +14,7 @@ from onethinker.rl import (
     dr_grpo_advantages,
     ema_grpo_advantages,
     grpo_advantages,
+    shuffle_within_groups,
 )
 
 EPS = 1e-6
@@ -218,3 +219,27 @@ def test_broadcast_advantages_over_the_response_mask():
     assert torch.equal(out, torch.tensor([[2.0, 2.0, 0.0], [-1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="response_mask must be \\[bs, T\\] with bs=3"):
         broadcast_advantages(torch.zeros(3), mask)
+
+
+# ------------------------------------------------------------------------------------ no-information control
+def test_shuffle_keeps_each_groups_advantages_and_only_moves_them_within_the_group():
+    values = t(1.0, -1.0, 2.0, 0.5, -2.0, -0.5, 7.0)
+    gids = ["a", "b", "a", "b", "a", "b", "c"]  # interleaved groups; "c" has one rollout
+    out = shuffle_within_groups(values, gids, torch.Generator().manual_seed(0))
+    for g in "abc":
+        where = [i for i, x in enumerate(gids) if x == g]
+        assert sorted(out[where].tolist()) == sorted(values[where].tolist())
+    assert out[6].item() == 7.0 and out.dtype == values.dtype
+
+
+def test_shuffle_draws_every_permutation_and_is_reproducible():
+    values, gids = t(1.0, 2.0, 3.0), ["g", "g", "g"]
+    seen = {tuple(shuffle_within_groups(values, gids, torch.Generator().manual_seed(s)).tolist()) for s in range(200)}
+    assert len(seen) == 6  # all 3! orders occur: the reward no longer decides who gets which advantage
+    a = shuffle_within_groups(t(*range(12)), [i // 4 for i in range(12)], torch.Generator().manual_seed(5))
+    b = shuffle_within_groups(t(*range(12)), [i // 4 for i in range(12)], torch.Generator().manual_seed(5))
+    assert a.equal(b)
+    with pytest.raises(ValueError, match="1-D"):
+        shuffle_within_groups(torch.zeros(2, 2), ["a", "a"])
+    with pytest.raises(ValueError, match="group_ids has 1 entries"):
+        shuffle_within_groups(t(1.0, 2.0), ["a"])

@@ -67,3 +67,29 @@ def test_other_estimators_train_and_still_track_ema(tiny_model, synth_corpus, tm
     assert "time/ref_logprob" not in row and "kl/multiple choice" not in row  # no KL, no reference pass
     assert any(k.startswith("ema/std/") for k in row)
     assert all(0.0 <= row[k] <= 1.0 for k in row if k.startswith("clip_frac/"))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_shuffled_advantages_are_the_real_ones_permuted_within_each_group(tiny_model, synth_corpus, tmp_path,
+                                                                          monkeypatch, shuffle):
+    from onethinker import rl
+
+    calls = []
+    real = rl.shuffle_within_groups
+
+    def spy(values, gids, generator=None):
+        out = real(values, gids, generator)
+        calls.append((values.clone(), list(gids), out.clone()))
+        return out
+
+    monkeypatch.setattr(rl, "shuffle_within_groups", spy)
+    cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=2", "rollout.prompts_per_step=4",
+               "rollout.n=3", "rollout.online_filtering=false", "algorithm.kl_coef=0",
+               f"algorithm.shuffle_advantages={str(shuffle).lower()}")
+    RLTrainer(cfg).train()
+    assert len(calls) == (2 if shuffle else 0)  # once per step, only for the control
+    for values, gids, out in calls:
+        assert len(values) == 12 and len(set(gids)) == 4
+        for g in set(gids):
+            where = [i for i, x in enumerate(gids) if x == g]
+            assert sorted(out[where].tolist()) == sorted(values[where].tolist())

@@ -20,6 +20,7 @@ from onethinker.rl.advantages import (
     dr_grpo_advantages,
     ema_grpo_advantages,
     grpo_advantages,
+    shuffle_within_groups,
 )
 from onethinker.rl.ema import EMATracker
 from onethinker.rl.filtering import filter_groups
@@ -45,4 +46,5 @@ __all__ = [
     "kl_penalty",
     "masked_mean",
     "policy_loss",
+    "shuffle_within_groups",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "dr_grpo_advantages",
     "ema_grpo_advantages",
     "grpo_advantages",
+    "shuffle_within_groups",
 ]
 
 
@@ -118,3 +119,27 @@ def broadcast_advantages(advantages: torch.Tensor, response_mask: torch.Tensor) 
             f"response_mask must be [bs, T] with bs={advantages.shape[0]}, got shape {tuple(response_mask.shape)}"
         )
     return advantages.unsqueeze(-1) * response_mask.to(advantages.dtype)
+
+
+def shuffle_within_groups(values: torch.Tensor, group_ids: Any, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The no-information control: permute ``values`` at random among the rollouts of each group.
+
+    Every group keeps its own multiset of advantages (so their sum, sizes and spread per group are unchanged),
+    but which response gets which advantage no longer depends on its reward. An RL run on shuffled advantages
+    makes updates of the same size and noise as the real run; comparing the two separates what the reward
+    taught from what the update noise did to the starting checkpoint.
+
+    Args:
+        values: ``[bs]`` advantages (any dtype and device).
+        group_ids: one hashable id per rollout; rollouts of one prompt share an id.
+        generator: CPU generator for the permutation (seed it for a reproducible run).
+    """
+    if values.dim() != 1:
+        raise ValueError(f"values must be 1-D [bs], got shape {tuple(values.shape)}")
+    index, _labels = dense_index(group_ids, values.numel(), "group_ids")
+    keys = torch.rand(values.numel(), generator=generator, dtype=torch.float64)
+    slots = torch.argsort(index, stable=True)  # each group's positions, in order, groups one after another
+    draws = torch.argsort(index.to(torch.float64) + keys)  # the same groups in the same order, shuffled within
+    out = values.clone()
+    out[slots.to(values.device)] = values[draws.to(values.device)]
+    return out

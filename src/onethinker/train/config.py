@@ -220,6 +220,11 @@ class AlgorithmConfig:
         mini_batch_prompts: prompts (times ``n`` rollouts) per optimizer update, over all processes
             (published: 32, so a step of 128 prompts makes 4 updates).
         micro_batch_size: rollouts per forward/backward on one process (gradient accumulation).
+        shuffle_advantages: the no-information control (not a training recipe): each step's advantages are
+            permuted at random among the rollouts of each group before the update
+            (:func:`onethinker.rl.shuffle_within_groups`), so the run makes updates of the same size and noise
+            without learning from the reward. Compare a run against its shuffled twin to tell learning from
+            drift.
     """
 
     advantage: Literal["ema_grpo", "grpo", "dr_grpo"] = "ema_grpo"
@@ -236,6 +241,7 @@ class AlgorithmConfig:
     ppo_epochs: int = 1
     mini_batch_prompts: int = 32
     micro_batch_size: int = 8
+    shuffle_advantages: bool = False
 
 
 @dataclass

@@ -291,6 +291,7 @@ class RLTrainer:
             ema_grpo_advantages,
             grpo_advantages,
             policy_loss,
+            shuffle_within_groups,
         )
         cfg, a = self.cfg, self.cfg.algorithm
         self._times = defaultdict(float)
@@ -318,6 +319,9 @@ class RLTrainer:
         else:
             self.tracker.update(scores, tasks)  # tracked for monitoring either way
             adv = (grpo_advantages if a.advantage == "grpo" else dr_grpo_advantages)(scores, gids)
+        if a.shuffle_advantages:  # the no-information control; the same permutation on every process
+            rng = torch.Generator().manual_seed(cfg.trainer.seed * 1_000_003 + self.step)
+            adv = shuffle_within_groups(adv, gids, rng)
         adv = adv.float()
 
         # Mini-batches are global (``mini_batch_prompts`` groups of the step, in order); each process trains on
