@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from onethinker.train.config import RLConfig, load_config
 from onethinker.train.metrics import read_metrics
@@ -83,6 +84,10 @@ def test_shuffled_advantages_are_the_real_ones_permuted_within_each_group(tiny_m
         return out
 
     monkeypatch.setattr(rl, "shuffle_within_groups", spy)
+    # A random policy scores every rollout alike (all advantages 0); distinct advantages make the check bite.
+    real_ema = rl.ema_grpo_advantages
+    monkeypatch.setattr(rl, "ema_grpo_advantages",
+                        lambda scores, *args, **kw: real_ema(scores, *args, **kw) + torch.arange(len(scores)))
     cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=2", "rollout.prompts_per_step=4",
                "rollout.n=3", "rollout.online_filtering=false", "algorithm.kl_coef=0",
                f"algorithm.shuffle_advantages={str(shuffle).lower()}")
@@ -93,3 +98,4 @@ def test_shuffled_advantages_are_the_real_ones_permuted_within_each_group(tiny_m
         for g in set(gids):
             where = [i for i, x in enumerate(gids) if x == g]
             assert sorted(out[where].tolist()) == sorted(values[where].tolist())
+    assert not shuffle or any(not out.equal(values) for values, _, out in calls)  # something moved
