@@ -41,13 +41,10 @@ ARMS = {"grpo": ["algorithm.advantage=grpo"], "dr_grpo": ["algorithm.advantage=d
 def held_out_accuracy(plan, model_dir: Path, test_file: Path) -> dict[str, float]:
     """Greedy held-out accuracy per task (right media only), answered as the quickstart answers."""
     from onethinker.data import read_records
-    from onethinker.quickstart import answer
-    from onethinker.rewards import score_batch
+    from onethinker.quickstart import answer, score_answers
 
     records = [r for _, r in read_records(test_file)]
-    texts = answer(plan, model_dir, test_file, "right")
-    scores = score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
-                           "data_type": r.data_type} for t, r in zip(texts, records)])
+    scores = score_answers(records, answer(plan, model_dir, test_file, "right"))
     by_task: dict[str, list[float]] = defaultdict(list)
     for rec, score in zip(records, scores):
         by_task[rec.key].append(score["accuracy"])

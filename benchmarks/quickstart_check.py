@@ -33,8 +33,7 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
     """Train (or reuse) the no-information control of ``folder``'s RL run, answer ``test_file`` greedily with
     the right media; returns each record's accuracy in the file's order (``on_batch``: as :func:`answer`'s)."""
     from onethinker.data import read_records
-    from onethinker.quickstart import answer
-    from onethinker.rewards import score_batch
+    from onethinker.quickstart import answer, score_answers
     from onethinker.train.common import quiet_transformers
     from onethinker.train.config import RLConfig, load_config
     from onethinker.train.rl import train_rl
@@ -47,9 +46,7 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
                            "trainer.tensorboard=false"])
         final = train_rl(cfg)
     records = [r for _, r in read_records(test_file)]
-    texts = answer(plan, final, test_file, "right", on_batch)
-    scores = score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
-                           "data_type": r.data_type} for t, r in zip(texts, records)])
+    scores = score_answers(records, answer(plan, final, test_file, "right", on_batch))
     return [s["accuracy"] for s in scores]
 
 

@@ -399,6 +399,15 @@ def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on
     return texts
 
 
+def score_answers(records, texts: list[str]):
+    """The reward parts (``overall``, ``format``, ``accuracy``, ``structure``) of each answer ``texts[i]`` to
+    ``records[i]``, scored as RL scores a rollout (:func:`onethinker.rewards.score_batch`)."""
+    from onethinker.rewards import score_batch
+
+    return score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
+                         "data_type": r.data_type} for t, r in zip(texts, records)])
+
+
 def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None,
              cache=None, helper: Helper | None = None) -> dict[str, Any]:
     """Greedy answers on the held-out split, with the right media and with media swapped within each task.
@@ -413,7 +422,6 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     from onethinker.data import read_records
     from onethinker.eval.blind import blind_table
     from onethinker.models import load_model
-    from onethinker.rewards import score_batch
 
     t0 = time.perf_counter()
     records = [r for _, r in read_records(test_file)]
@@ -435,10 +443,7 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     answers["swapped"] = (pending.result() if pending is not None
                           else answer(plan, model_dir, test_file, "swapped", progress("swapped"), cache, loaded))
     texts = answers["right"]
-    scores, swapped_scores = (
-        score_batch([{"response": t, "ground_truth": str(r.answer), "problem_type": r.problem_type,
-                      "data_type": r.data_type} for t, r in zip(responses, records)])
-        for responses in (texts, answers["swapped"]))
+    scores, swapped_scores = (score_answers(records, responses) for responses in (texts, answers["swapped"]))
     per_task: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, int] = defaultdict(int)
     rows = []
