@@ -33,8 +33,7 @@ from pathlib import Path
 ESTIMATORS = ("grpo", "dr_grpo", "ema_grpo")
 CONTROL = "ema_grpo_shuffled"
 # Each arm's config overrides on top of the quickstart's RL config.
-ARMS = {"grpo": ["algorithm.advantage=grpo"], "dr_grpo": ["algorithm.advantage=dr_grpo"],
-        "ema_grpo": ["algorithm.advantage=ema_grpo"],
+ARMS = {**{e: [f"algorithm.advantage={e}"] for e in ESTIMATORS},
         CONTROL: ["algorithm.advantage=ema_grpo", "algorithm.shuffle_advantages=true"]}
 
 
