@@ -103,3 +103,39 @@ def test_vision_lr_gives_the_tower_its_own_rate_under_the_same_schedule(tiny_dir
     scheduler.step()
     assert scheduler.get_last_lr() == pytest.approx([0.75e-3, 0.75e-5])
     assert len(build_optimizer(model, OptimConfig(lr=1e-3)).param_groups) == 1
+
+
+def test_sgd_moves_each_weight_by_lr_times_its_gradient_and_adamw_by_about_lr(tiny_dir):
+    import torch
+
+    from onethinker.models import load_model
+    from onethinker.train.common import build_optimizer
+    from onethinker.train.config import OptimConfig
+
+    model, _ = load_model(tiny_dir, device="cpu")
+    params = [p for p in model.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in params]
+    torch.manual_seed(0)
+    grads = [torch.randn_like(p).sign() * (1 + torch.rand_like(p)) * 1e-3 for p in params]  # |g| >> Adam's eps
+    for optim, expected in ((OptimConfig(name="sgd", lr=0.5), [-0.5 * g for g in grads]),
+                            (OptimConfig(name="adamw", lr=1e-3), [-1e-3 * torch.sign(g) for g in grads])):
+        with torch.no_grad():
+            for p, s in zip(params, start):
+                p.copy_(s)
+        optimizer = build_optimizer(model, optim)
+        assert isinstance(optimizer, torch.optim.SGD if optim.name == "sgd" else torch.optim.AdamW)
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        optimizer.step()
+        for p, s, e in zip(params, start, expected):  # Adam's first step is lr * sign(g), up to eps
+            torch.testing.assert_close(p.detach() - s, e, rtol=1e-3, atol=1e-7)
+    # Momentum reaches the optimizer, and a second SGD step with momentum 0.5 moves 1.5 times as far.
+    optimizer = build_optimizer(model, OptimConfig(name="sgd", lr=0.5, momentum=0.5))
+    assert optimizer.param_groups[0]["momentum"] == 0.5
+    p, g = params[0], grads[0]
+    for step in (1.0, 1.5):
+        before = p.detach().clone()
+        for q, h in zip(params, grads):
+            q.grad = h.clone()
+        optimizer.step()
+        torch.testing.assert_close(p.detach() - before, -0.5 * step * g, rtol=1e-4, atol=1e-8)

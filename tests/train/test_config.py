@@ -85,3 +85,13 @@ def test_rl_refuses_an_eval_file_it_would_not_read(tmp_path):
         load_config(RLConfig, _write(tmp_path, RECIPE), ["data.eval_file=data/test.jsonl"])
     assert load_config(SFTConfig, _write(tmp_path, RECIPE.split("rollout:")[0]),
                        ["data.eval_file=data/test.jsonl"]).data.eval_file == "data/test.jsonl"
+
+
+def test_optimizer_name_and_momentum_are_checked(tmp_path):
+    cfg = load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.name=sgd", "optim.momentum=0.9"])
+    assert (cfg.optim.name, cfg.optim.momentum) == ("sgd", 0.9)
+    assert load_config(RLConfig, _write(tmp_path, RECIPE)).optim.name == "adamw"  # published default
+    with pytest.raises(ConfigError, match=r"optim.name: must be one of"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.name=lion"])
+    with pytest.raises(ConfigError, match=r"optim.momentum: must lie in \[0, 1\), got 1.0"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.momentum=1.0"])

@@ -1,4 +1,4 @@
-"""Pieces SFT and RL share: processes and devices, the policy, AdamW and its schedule, data order."""
+"""Pieces SFT and RL share: processes and devices, the policy, the optimizer and its schedule, data order."""
 
 from __future__ import annotations
 
@@ -172,6 +172,8 @@ def build_optimizer(model, optim: OptimConfig):
                   {"params": [p for p in params if id(p) in vision], "lr": optim.vision_lr}]
         groups = [g for g in groups if g["params"]]
     # The scheduler scales every group's own peak rate by the same factor.
+    if optim.name == "sgd":
+        return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
     return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps,
                              weight_decay=optim.weight_decay)
 

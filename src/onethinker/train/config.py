@@ -99,13 +99,19 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW and its learning-rate schedule.
+    """The optimizer (AdamW, as published, or plain SGD) and its learning-rate schedule.
 
     Attributes:
+        name: ``adamw`` (published) or ``sgd``. AdamW divides each weight's step by the running size of its
+            own gradient, so every weight moves about ``lr`` per step whether its gradient carries signal or
+            noise; SGD moves each weight in proportion to its gradient. On the quickstart's tiny model, where
+            a few dozen RL steps start from an SFT checkpoint whose greedy answers any small on-policy move
+            can flip, SGD lost less to update noise (docs/training.md).
         lr: peak learning rate.
-        weight_decay: decoupled weight decay.
+        weight_decay: decoupled weight decay (AdamW); SGD adds it to the gradient (L2).
         betas: Adam betas.
         eps: Adam epsilon.
+        momentum: SGD momentum (``0`` = plain SGD); unused by AdamW.
         scheduler: ``cosine``, ``linear`` (both decay to 0 at the last step) or ``constant``.
         warmup_ratio: fraction of the steps spent warming up linearly from 0.
         max_grad_norm: clip the global gradient norm to this (``0`` disables clipping).
@@ -115,10 +121,12 @@ class OptimConfig:
             then drifts into a near-constant output the language model learns to ignore).
     """
 
+    name: Literal["adamw", "sgd"] = "adamw"
     lr: float = 1e-5
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
+    momentum: float = 0.0
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
@@ -333,6 +341,8 @@ def _common_checks(cfg) -> list[tuple[str, str]]:
         problems.append(("optim.warmup_ratio", f"must lie in [0, 1), got {cfg.optim.warmup_ratio}"))
     if len(cfg.optim.betas) != 2:
         problems.append(("optim.betas", f"needs two numbers, got {cfg.optim.betas}"))
+    if not 0 <= cfg.optim.momentum < 1:
+        problems.append(("optim.momentum", f"must lie in [0, 1), got {cfg.optim.momentum}"))
     t = cfg.trainer
     for name in ("batch_size", "micro_batch_size", "log_every"):
         if getattr(t, name) < 1:
