@@ -89,7 +89,8 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
         plots.append("ema_std_per_task.png")
     for png in plots:
         assert (tmp_path / "qs" / png).stat().st_size > 1000 and f"]({png})" in text
-    assert (tmp_path / "qs" / "configs" / "rl.yaml").is_file()
+    rl_cfg = load_config(RLConfig, tmp_path / "qs" / "configs" / "rl.yaml", [])
+    assert (rl_cfg.optim.name, rl_cfg.optim.lr, rl_cfg.optim.scheduler) == (plan.rl_optimizer, plan.rl_lr, "constant")
     # accuracy per task with its standard error, the blind control for both checkpoints, the versions
     for checkpoint in ("sft", "rl"):
         assert set(summary["accuracy"][checkpoint]) == set(summary["sft"]) - {"all"} | {"mean over tasks"}
