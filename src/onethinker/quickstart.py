@@ -57,8 +57,8 @@ class QuickstartPlan:
             about ``rl_lr`` per step, signal or noise; from the SFT checkpoint, whose greedy answers such moves
             flip, that noise alone (advantages shuffled within their groups) cost 0.012-0.032 of accuracy, as
             much as RL learned. Plain SGD moves each weight in proportion to its gradient: its shuffled control
-            cost +0.004 and -0.008 on seeds 0 and 2, and RL gained more than with AdamW on every checkpoint
-            tried (docs/training.md).
+            cost +0.004 and -0.008 on seeds 0 and 2, and RL gained more than with AdamW from every checkpoint
+            tried, on a split no run generated (docs/training.md).
         rl_mini: prompts per optimizer update (``rl_prompts / rl_mini`` updates per RL step).
         rl_temperature: rollout sampling temperature (published: 1.0). At 1.0 the tiny model's samples stray far
             from its greedy answers (rollout accuracy about 0.25 against 0.44 greedy) and some run to the length
