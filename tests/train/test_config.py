@@ -94,4 +94,7 @@ def test_optimizer_name_and_momentum_are_checked(tmp_path):
     with pytest.raises(ConfigError, match=r"optim.name: must be one of"):
         load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.name=lion"])
     with pytest.raises(ConfigError, match=r"optim.momentum: must lie in \[0, 1\), got 1.0"):
-        load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.momentum=1.0"])
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.name=sgd", "optim.momentum=1.0"])
+    # AdamW would ignore it: refused rather than dropped
+    with pytest.raises(ConfigError, match=r"optim.momentum: only SGD uses it \(optim.name is 'adamw'\)"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.momentum=0.9"])

@@ -111,7 +111,7 @@ class OptimConfig:
         weight_decay: decoupled weight decay (AdamW); SGD adds it to the gradient (L2).
         betas: Adam betas.
         eps: Adam epsilon.
-        momentum: SGD momentum (``0`` = plain SGD); unused by AdamW.
+        momentum: SGD momentum (``0`` = plain SGD); refused with AdamW, whose momentum is ``betas``.
         scheduler: ``cosine``, ``linear`` (both decay to 0 at the last step) or ``constant``.
         warmup_ratio: fraction of the steps spent warming up linearly from 0.
         max_grad_norm: clip the global gradient norm to this (``0`` disables clipping).
@@ -343,6 +343,9 @@ def _common_checks(cfg) -> list[tuple[str, str]]:
         problems.append(("optim.betas", f"needs two numbers, got {cfg.optim.betas}"))
     if not 0 <= cfg.optim.momentum < 1:
         problems.append(("optim.momentum", f"must lie in [0, 1), got {cfg.optim.momentum}"))
+    elif cfg.optim.momentum and cfg.optim.name != "sgd":
+        problems.append(("optim.momentum", (f"only SGD uses it (optim.name is {cfg.optim.name!r}); "
+                                            "AdamW's momentum is optim.betas")))
     t = cfg.trainer
     for name in ("batch_size", "micro_batch_size", "log_every"):
         if getattr(t, name) < 1:
