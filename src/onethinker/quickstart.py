@@ -75,11 +75,11 @@ class QuickstartPlan:
         eval_temperature: 0 = greedy evaluation.
         seed: seeds data, weights, sampling and the blind control's swap.
         threads: torch CPU threads (per process).
-        helper: use both cores through two helper processes (:class:`Helper`): the warm-up and SFT train
-            data-parallel in them (:func:`two_process_sft`, half of every batch each), then one evaluates the SFT
-            checkpoint while RL trains here and the RL checkpoint's swapped-media pass beside its right-media
-            pass. The same updates (up to float summation order) and answers in less time on two cores;
-            ``False`` runs everything in one process.
+        helper: use both cores through two helper processes (:class:`Helper`): the warm-up, SFT and RL train
+            data-parallel in them (:func:`two_process_train`: half of every SFT batch, half of every RL step's
+            groups each), then one answers each checkpoint's swapped-media pass beside the right-media pass here.
+            The same updates (up to float summation order; RL's rollouts depend on which prompts share a
+            generate batch) and answers in less time on two cores; ``False`` runs everything in one process.
         hidden_size, layers: tiny model text width and depth.
         vision_init_std, vision_pos_sincos: init scale of the tiny vision tower and amplitude of its sine-cosine
             position table (see :class:`~onethinker.models.tiny.TinySpec`).
@@ -258,7 +258,7 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
     ``stage(name, total)`` / ``update(task, **fields)`` drive progress bars (rich's ``add_task`` / ``update``
     shapes); ``timings`` gets each stage's seconds (the first counted from ``started``). Configs go to
     ``OUT/configs``. With a ``helper`` of two workers (:class:`Helper`) the warm-up and SFT train data-parallel
-    in those two processes (:func:`two_process_sft`), each taking half of every batch: the same updates as one
+    in those two processes (:func:`two_process_train`), each taking half of every batch: the same updates as one
     process (up to float summation order), on both cores.
     """
     from onethinker.train.config import dump_yaml
@@ -283,20 +283,20 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
         dump_yaml(s.cfg, plan.out / "configs" / f"{s.config}.yaml")
     bars: dict[int, Any] = {}
 
-    def progress(index: int, step: int, loss: float) -> None:
+    def progress(index: int, step: int, metrics: dict[str, Any]) -> None:
         if stage is None:
             return
         if index not in bars:  # a stage's bar (and its clock) starts with its first step
             bars[index] = stage(stages[index].label, stages[index].cfg.trainer.max_steps)
-        update(bars[index], completed=step, description=f"loss {loss:.3f}")
+        update(bars[index], completed=step, description=f"loss {metrics['loss']:.3f}")
 
     if processes == 2:
-        seconds = two_process_sft(helper, [s.cfg for s in stages], progress)
+        seconds = two_process_train(helper, [("sft", s.cfg) for s in stages], progress)
     else:
         seconds = []
         for index, s in enumerate(stages):
             t1 = time.perf_counter()
-            train_sft(s.cfg, progress=lambda step, n, m, index=index: progress(index, step, m["loss"]))
+            train_sft(s.cfg, progress=lambda step, n, m, index=index: progress(index, step, m))
             seconds.append(time.perf_counter() - t1)
     for s, took in zip(stages, seconds):
         timings[s.timing] = took
@@ -312,31 +312,42 @@ class _Stage(NamedTuple):
     cfg: Any
 
 
-def _sft_rank(rank: int, world: int, port: int, configs: list, on_batch=None) -> list[float]:
+def _train_rank(rank: int, world: int, port: int, stages: list[tuple[str, Any]], on_batch=None) -> list[float]:
     """Rank ``rank`` of ``world`` processes on this machine (a gloo group at ``127.0.0.1:port``) trains the
-    SFT stages in ``configs`` in turn; returns each stage's seconds. ``on_batch((stage, step, loss))`` after
-    every step. The group is torn down on the way out, an error included: a rank that fails closes its
+    ``stages`` in turn, each a ``(trainer, config)`` pair: ``"sft"`` runs :func:`~onethinker.train.sft.train_sft`,
+    ``"rl"`` :func:`~onethinker.train.rl.train_rl`, and a callable of the same shape (importable: it is pickled)
+    runs itself; returns each stage's seconds. ``on_batch((stage, step, metrics))``
+    after every step. The group is torn down on the way out, an error included: a rank that fails closes its
     sockets, so the other's next collective fails rather than waiting out gloo's timeout."""
     import os
 
     import torch.distributed as dist
 
+    from onethinker.train.rl import train_rl
     from onethinker.train.sft import train_sft
 
+    trainers = {"sft": train_sft, "rl": train_rl}
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world), "RANK": str(rank),
            "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world)}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     seconds = []
     try:
-        for index, cfg in enumerate(configs):
+        for index, (kind, cfg) in enumerate(stages):
             t0 = time.perf_counter()
-            train_sft(cfg, progress=None if on_batch is None else
-                      (lambda s, n, m, index=index: on_batch((index, s, m["loss"]))))
+            train = trainers[kind] if isinstance(kind, str) else kind
+            train(cfg, progress=None if on_batch is None else
+                           (lambda s, n, m, index=index: on_batch((index, s, m))))
             seconds.append(time.perf_counter() - t0)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+        # accelerate keeps the group's state in process-wide singletons: clear them, so that the worker's next
+        # call (RL after SFT) sets up a fresh group instead of reusing the destroyed one.
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -345,11 +356,13 @@ def _sft_rank(rank: int, world: int, port: int, configs: list, on_batch=None) ->
     return seconds
 
 
-def two_process_sft(helper: Helper, configs: list, progress=None) -> list[float]:
-    """Train the SFT stages in ``configs`` (each ``trainer.batch_size`` a process's share) data-parallel in the
-    helper's two workers, the way ``accelerate launch --num_processes 2`` runs ``train sft`` (gloo on CPUs);
-    returns each stage's seconds on rank 0. ``progress(stage, step, loss)`` follows rank 0.
+def two_process_train(helper: Helper, stages: list[tuple[str, Any]], progress=None) -> list[float]:
+    """Train ``stages`` (``("sft" | "rl", config)`` pairs; see :func:`_train_rank`) data-parallel in the helper's two workers, the way
+    ``accelerate launch --num_processes 2`` runs ``train sft`` / ``train rl`` (gloo on CPUs); returns each
+    stage's seconds on rank 0. ``progress(stage, step, metrics)`` follows rank 0.
 
+    An SFT config's ``trainer.batch_size`` is one process's share; RL's ``rollout.prompts_per_step`` is the
+    step's global count, each process generating, scoring and training on its share of the groups.
     The first failure is raised at once; the caller leaving the helper's ``with`` block then stops the other
     rank."""
     import socket
@@ -359,7 +372,7 @@ def two_process_sft(helper: Helper, configs: list, progress=None) -> list[float]
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     relay = None if progress is None else (lambda item: progress(*item))
-    futures = [helper.submit(_sft_rank, rank, 2, port, configs, on_batch=relay if rank == 0 else None)
+    futures = [helper.submit(_train_rank, rank, 2, port, stages, on_batch=relay if rank == 0 else None)
                for rank in (0, 1)]
     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
     for future in done:
@@ -561,9 +574,9 @@ def _helper_call(tag: int, fn, args: tuple, report: bool = True):
 class Helper:
     """Helper processes (``workers`` of them), so that the quickstart keeps both of a laptop's two cores busy:
     the tiny model's operations are too small to split between threads, but two processes run side by side
-    at almost full speed each. Two workers train the warm-up and SFT data-parallel (:func:`two_process_sft`);
-    then one evaluates the SFT checkpoint while RL trains, and answers the RL checkpoint's swapped-media pass
-    while this process answers with the right media.
+    at almost full speed each. Two workers train the warm-up, SFT and RL data-parallel
+    (:func:`two_process_train`); then one answers each checkpoint's swapped-media pass while this process
+    answers with the right media.
 
     ``submit(fn, *args, on_batch=...)`` runs ``fn(*args, on_batch=...)`` there and returns a
     :class:`concurrent.futures.Future`; the helper's ``on_batch`` calls come back over a queue and are made
@@ -807,7 +820,8 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
         task = stage("data", 2)
         train_file, test_file = make_data(plan)
         bar.update(task, completed=2, description=f"{plan.train_size} train + {plan.eval_size} held-out")
-        # Two helper processes: the warm-up and SFT train data-parallel in them; then one evaluates beside RL.
+        # Two helper processes: the warm-up, SFT and RL train data-parallel in them; then one answers the
+        # swapped-media passes beside this process.
         with Helper(plan.threads, workers=2) if plan.helper else contextlib.nullcontext() as helper:
             sft_dir = cold_start(plan, train_file, stage=stage, update=bar.update, timings=timings, started=t0,
                                  helper=helper)
@@ -826,23 +840,22 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
                 bar.update(task, description=f"accuracy {result['accuracy'][ALL_TASKS]['mean']:.3f}, "
                                              f"blind gap {gap:+.3f}")
 
-            sft_pending = None
-            if helper is not None:  # the SFT checkpoint is evaluated in the helper while RL trains here
-                sft_task, on_batch = eval_bar("sft")
-                sft_pending = helper.submit(evaluate, plan, sft_dir, test_file, "sft", on_batch=on_batch)
             t0 = time.perf_counter()
             task = stage("RL", plan.rl_steps)
-            train_rl(rl_cfg, progress=lambda s, n, m: bar.update(
-                task, completed=s, description=f"reward {m.get('reward/overall', 0):.3f}"))
-            timings["RL"] = time.perf_counter() - t0
-            if sft_pending is None:
-                sft_task, on_batch = eval_bar("sft")
-                finish("sft", sft_task, evaluate(plan, sft_dir, test_file, "sft", on_batch=on_batch, cache=cache))
+
+            def rl_progress(step: int, metrics: dict[str, Any]) -> None:
+                bar.update(task, completed=step, description=f"reward {metrics.get('reward/overall', 0):.3f}")
+
+            if helper is not None:  # RL trains data-parallel in the two workers, each generating half the groups
+                two_process_train(helper, [("rl", rl_cfg)], lambda index, step, m: rl_progress(step, m))
             else:
-                finish("sft", sft_task, sft_pending.result())
-            rl_task, on_batch = eval_bar("rl")
-            finish("rl", rl_task, evaluate(plan, plan.out / "rl" / "final", test_file, "rl", on_batch=on_batch,
-                                           cache=cache, helper=helper))
+                train_rl(rl_cfg, progress=lambda step, n, m: rl_progress(step, m))
+            timings["RL"] = time.perf_counter() - t0
+            # Each checkpoint's swapped-media pass runs in a worker while this process answers with the right media.
+            for name, model_dir in (("sft", sft_dir), ("rl", plan.out / "rl" / "final")):
+                eval_task, on_batch = eval_bar(name)
+                finish(name, eval_task, evaluate(plan, model_dir, test_file, name, on_batch=on_batch, cache=cache,
+                                                 helper=helper))
     timings["total"] = time.perf_counter() - start
     results["counts"] = _counts(test_file)
     results["rl_minus_sft"] = rl_minus_sft(results["sft"], results["rl"])

@@ -26,6 +26,15 @@ def letters_only(trainer, letters=("A", "B", "C", "D")) -> None:
     trainer.generation_config().suppress_tokens = [t for t in range(vocab) if t not in keep]
 
 
+def train_rl_letters(cfg, progress=None):
+    """``train_rl`` with one-letter rollouts (:func:`letters_only`)."""
+    from onethinker.train.rl import RLTrainer
+
+    trainer = RLTrainer(cfg, progress=progress)
+    letters_only(trainer)
+    return trainer.train()
+
+
 def weights_digest(model) -> str:
     digest = hashlib.sha256()
     for name, p in sorted(model.state_dict().items()):

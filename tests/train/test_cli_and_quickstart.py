@@ -169,7 +169,7 @@ def test_warm_up_and_sft_in_two_processes_match_one_process(tmp_path):
         cold_start,
         make_data,
         sft_config,
-        two_process_sft,
+        two_process_train,
     )
     from onethinker.train.config import SFTConfig, load_config
 
@@ -205,6 +205,44 @@ def test_warm_up_and_sft_in_two_processes_match_one_process(tmp_path):
     bad = QuickstartPlan(out=tmp_path / "bad", **sizes)
     cfg = sft_config(bad, tmp_path / "one" / "sft" / "final", tmp_path / "missing.jsonl", processes=2)
     with Helper(workers=2) as helper, pytest.raises(Exception, match="missing.jsonl"):
-        two_process_sft(helper, [cfg])
+        two_process_train(helper, [("sft", cfg)])
     with pytest.raises(ValueError, match="a batch of 4 does not split over 3 processes"):
         sft_config(bad, tmp_path / "one" / "sft" / "final", tmp_path / "missing.jsonl", processes=3)
+
+
+def test_rl_in_two_helper_processes_matches_one_process(tiny_model, tmp_path):
+    """The quickstart's RL stage in the helper's two workers (each generating, scoring and training on its
+    share of a step's groups) as :func:`two_process_train` runs it: the same rollouts, rewards, filtering and EMA statistics as one process, weights
+    equal up to float summation order, and rank 0's progress relayed. The records and settings are those of
+    tests/train/test_distributed_train.py, one-letter rollouts whose accuracy varies, so groups are kept,
+    dropped and refilled and every step updates."""
+    from accelerate_driver import train_rl_letters
+    from safetensors.torch import load_file
+    from test_distributed_train import MEDIA, _rl_file, _rl_overrides
+
+    from onethinker.quickstart import Helper, two_process_train
+    from onethinker.train.config import RLConfig, load_config
+
+    data = _rl_file(tmp_path / "data")
+    rows, seen = {}, {"one": [], "two": []}
+    for name in ("one", "two"):
+        cfg = load_config(RLConfig, None, [*MEDIA, *_rl_overrides(tiny_model, data, tmp_path / name)])
+        if name == "two":
+            with Helper(workers=2) as helper:
+                seconds = two_process_train(helper, [(train_rl_letters, cfg)], lambda index, step, m: seen["two"].append(
+                    (index, step, m["reward/overall"])))
+            assert len(seconds) == 1 and seconds[0] > 0
+        else:
+            train_rl_letters(cfg, progress=lambda step, n, m: seen["one"].append((0, step, m["reward/overall"])))
+        rows[name] = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    assert seen["two"] == seen["one"] and [s[1] for s in seen["one"]] == [1, 2, 3, 4]
+    assert sum(r.get("actor/updates", 0) for r in rows["one"]) > 0  # groups were kept and trained on
+    for a, b in zip(rows["two"], rows["one"], strict=True):
+        for key in b:
+            if key.startswith(("reward/", "filter/", "ema/", "adv_abs")) or key in ("rollouts", "actor/updates"):
+                assert a[key] == b[key], (b["step"], key)
+    one, two = (load_file(tmp_path / name / "final" / "model.safetensors") for name in ("one", "two"))
+    start = load_file(tiny_model / "model.safetensors")
+    assert any((one[k] - start[k]).abs().max() > 1e-4 for k in one)  # RL moved the weights
+    for key, value in one.items():
+        assert (two[key] - value).abs().max() < 1e-4, key
