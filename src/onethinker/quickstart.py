@@ -312,13 +312,13 @@ class _Stage(NamedTuple):
     cfg: Any
 
 
-def _train_rank(rank: int, world: int, port: int, stages: list[tuple[str, Any]], on_batch=None) -> list[float]:
+def _train_rank(rank: int, world: int, port: int, stages: list[tuple[Any, Any]], on_batch=None) -> list[float]:
     """Rank ``rank`` of ``world`` processes on this machine (a gloo group at ``127.0.0.1:port``) trains the
     ``stages`` in turn, each a ``(trainer, config)`` pair: ``"sft"`` runs :func:`~onethinker.train.sft.train_sft`,
     ``"rl"`` :func:`~onethinker.train.rl.train_rl`, and a callable of the same shape (importable: it is pickled)
-    runs itself; returns each stage's seconds. ``on_batch((stage, step, metrics))``
-    after every step. The group is torn down on the way out, an error included: a rank that fails closes its
-    sockets, so the other's next collective fails rather than waiting out gloo's timeout."""
+    runs itself; returns each stage's seconds. ``on_batch((stage, step, metrics))`` after every step. The
+    group is torn down on the way out, an error included: a rank that fails closes its sockets, so the other's
+    next collective fails rather than waiting out gloo's timeout."""
     import os
 
     import torch.distributed as dist
@@ -337,7 +337,7 @@ def _train_rank(rank: int, world: int, port: int, stages: list[tuple[str, Any]],
             t0 = time.perf_counter()
             train = trainers[kind] if isinstance(kind, str) else kind
             train(cfg, progress=None if on_batch is None else
-                           (lambda s, n, m, index=index: on_batch((index, s, m))))
+                  (lambda s, n, m, index=index: on_batch((index, s, m))))
             seconds.append(time.perf_counter() - t0)
     finally:
         if dist.is_initialized():
@@ -356,10 +356,10 @@ def _train_rank(rank: int, world: int, port: int, stages: list[tuple[str, Any]],
     return seconds
 
 
-def two_process_train(helper: Helper, stages: list[tuple[str, Any]], progress=None) -> list[float]:
-    """Train ``stages`` (``("sft" | "rl", config)`` pairs; see :func:`_train_rank`) data-parallel in the helper's two workers, the way
-    ``accelerate launch --num_processes 2`` runs ``train sft`` / ``train rl`` (gloo on CPUs); returns each
-    stage's seconds on rank 0. ``progress(stage, step, metrics)`` follows rank 0.
+def two_process_train(helper: Helper, stages: list[tuple[Any, Any]], progress=None) -> list[float]:
+    """Train ``stages`` (``("sft" | "rl", config)`` pairs; see :func:`_train_rank`) data-parallel in the
+    helper's two workers, the way ``accelerate launch --num_processes 2`` runs ``train sft`` / ``train rl``
+    (gloo on CPUs); returns each stage's seconds on rank 0. ``progress(stage, step, metrics)`` follows rank 0.
 
     An SFT config's ``trainer.batch_size`` is one process's share; RL's ``rollout.prompts_per_step`` is the
     step's global count, each process generating, scoring and training on its share of the groups.

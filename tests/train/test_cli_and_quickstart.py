@@ -211,11 +211,11 @@ def test_warm_up_and_sft_in_two_processes_match_one_process(tmp_path):
 
 
 def test_rl_in_two_helper_processes_matches_one_process(tiny_model, tmp_path):
-    """The quickstart's RL stage in the helper's two workers (each generating, scoring and training on its
-    share of a step's groups) as :func:`two_process_train` runs it: the same rollouts, rewards, filtering and EMA statistics as one process, weights
-    equal up to float summation order, and rank 0's progress relayed. The records and settings are those of
-    tests/train/test_distributed_train.py, one-letter rollouts whose accuracy varies, so groups are kept,
-    dropped and refilled and every step updates."""
+    """RL in the helper's two workers as :func:`two_process_train` runs it (each generating, scoring and
+    training on its share of a step's groups): the same rollouts, rewards, filtering and EMA statistics as one
+    process, weights equal up to float summation order, and rank 0's progress relayed. The records and
+    settings are those of tests/train/test_distributed_train.py, one-letter rollouts whose accuracy varies, so
+    groups are kept, dropped and refilled, and the weights move."""
     from accelerate_driver import train_rl_letters
     from safetensors.torch import load_file
     from test_distributed_train import MEDIA, _rl_file, _rl_overrides
@@ -229,8 +229,8 @@ def test_rl_in_two_helper_processes_matches_one_process(tiny_model, tmp_path):
         cfg = load_config(RLConfig, None, [*MEDIA, *_rl_overrides(tiny_model, data, tmp_path / name)])
         if name == "two":
             with Helper(workers=2) as helper:
-                seconds = two_process_train(helper, [(train_rl_letters, cfg)], lambda index, step, m: seen["two"].append(
-                    (index, step, m["reward/overall"])))
+                seconds = two_process_train(helper, [(train_rl_letters, cfg)], lambda index, step, m:
+                                            seen["two"].append((index, step, m["reward/overall"])))
             assert len(seconds) == 1 and seconds[0] > 0
         else:
             train_rl_letters(cfg, progress=lambda step, n, m: seen["one"].append((0, step, m["reward/overall"])))
