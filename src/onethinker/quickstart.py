@@ -711,9 +711,8 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     lines += [f"![{title}]({name})" for title, name in plots]
     lines += ["", "## Time per stage", ""]
     if plan.helper:
-        lines += [("The SFT checkpoint was evaluated in a second process while RL trained, and the RL checkpoint's "
-                   "swapped-media pass beside its right-media pass, so the stages add up to more than the total."),
-                  ""]
+        lines += [("The warm-up, SFT and RL trained data-parallel in two processes, and each checkpoint's "
+                   "swapped-media pass ran in a second process beside its right-media pass."), ""]
     lines += ["| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
     lines += ["", "## Library versions", "", "| library | version |", "| --- | --- |"]

@@ -100,6 +100,7 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
             assert row["gap"] == pytest.approx(row["right"] - row["swapped"])
             assert row["right"] == pytest.approx(summary["accuracy"][checkpoint][task]["mean"])
     assert "Blind-control gap" in text and "| torch |" in text and "| transformers |" in text
+    assert "SFT and RL trained data-parallel in two processes" in text  # plan.helper: the report says how it ran
     # RL - SFT, paired over the same records: the difference of the two accuracy tables, and in the report
     change = {row["task"]: row for row in summary["rl_minus_sft"]}
     assert set(change) == set(summary["accuracy"]["rl"])
