@@ -291,7 +291,7 @@ def cold_start(plan: QuickstartPlan, train_file: Path, *, stage=None, update=Non
         update(bars[index], completed=step, description=f"loss {metrics['loss']:.3f}")
 
     if processes == 2:
-        seconds = two_process_train(helper, [("sft", s.cfg) for s in stages], progress)
+        seconds = two_process_train(helper, [(train_sft, s.cfg) for s in stages], progress)
     else:
         seconds = []
         for index, s in enumerate(stages):
@@ -314,28 +314,23 @@ class _Stage(NamedTuple):
 
 def _train_rank(rank: int, world: int, port: int, stages: list[tuple[Any, Any]], on_batch=None) -> list[float]:
     """Rank ``rank`` of ``world`` processes on this machine (a gloo group at ``127.0.0.1:port``) trains the
-    ``stages`` in turn, each a ``(trainer, config)`` pair: ``"sft"`` runs :func:`~onethinker.train.sft.train_sft`,
-    ``"rl"`` :func:`~onethinker.train.rl.train_rl`, and a callable of the same shape (importable: it is pickled)
-    runs itself; returns each stage's seconds. ``on_batch((stage, step, metrics))`` after every step. The
-    group is torn down on the way out, an error included: a rank that fails closes its sockets, so the other's
-    next collective fails rather than waiting out gloo's timeout."""
+    ``stages`` in turn, each a ``(train, config)`` pair whose ``train(config, progress=...)`` is
+    :func:`~onethinker.train.sft.train_sft`, :func:`~onethinker.train.rl.train_rl` or another importable
+    function of that shape (it is pickled); returns each stage's seconds. ``on_batch((stage, step, metrics))``
+    after every step. The group is torn down on the way out, an error included: a rank that fails closes its
+    sockets, so the other's next collective fails rather than waiting out gloo's timeout."""
     import os
 
     import torch.distributed as dist
 
-    from onethinker.train.rl import train_rl
-    from onethinker.train.sft import train_sft
-
-    trainers = {"sft": train_sft, "rl": train_rl}
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world), "RANK": str(rank),
            "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world)}
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     seconds = []
     try:
-        for index, (kind, cfg) in enumerate(stages):
+        for index, (train, cfg) in enumerate(stages):
             t0 = time.perf_counter()
-            train = trainers[kind] if isinstance(kind, str) else kind
             train(cfg, progress=None if on_batch is None else
                   (lambda s, n, m, index=index: on_batch((index, s, m))))
             seconds.append(time.perf_counter() - t0)
@@ -357,7 +352,7 @@ def _train_rank(rank: int, world: int, port: int, stages: list[tuple[Any, Any]],
 
 
 def two_process_train(helper: Helper, stages: list[tuple[Any, Any]], progress=None) -> list[float]:
-    """Train ``stages`` (``("sft" | "rl", config)`` pairs; see :func:`_train_rank`) data-parallel in the
+    """Train ``stages`` (``(train_sft | train_rl, config)`` pairs; see :func:`_train_rank`) data-parallel in the
     helper's two workers, the way ``accelerate launch --num_processes 2`` runs ``train sft`` / ``train rl``
     (gloo on CPUs); returns each stage's seconds on rank 0. ``progress(stage, step, metrics)`` follows rank 0.
 
@@ -846,7 +841,7 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
                 bar.update(task, completed=step, description=f"reward {metrics.get('reward/overall', 0):.3f}")
 
             if helper is not None:  # RL trains data-parallel in the two workers, each generating half the groups
-                two_process_train(helper, [("rl", rl_cfg)], lambda index, step, m: rl_progress(step, m))
+                two_process_train(helper, [(train_rl, rl_cfg)], lambda index, step, m: rl_progress(step, m))
             else:
                 train_rl(rl_cfg, progress=lambda step, n, m: rl_progress(step, m))
             timings["RL"] = time.perf_counter() - t0

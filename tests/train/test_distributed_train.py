@@ -141,6 +141,15 @@ def _max_weight_diff(a: Path, b: Path) -> tuple[float, float]:
     return max(float(d.max()) for d in diffs), total
 
 
+def assert_same_rl_steps(two: list[dict], one: list[dict]) -> None:
+    """Two RL runs logged the same rollouts, rewards, filtering, EMA statistics and updates, step by step."""
+    assert len(two) == len(one)
+    for a, b in zip(two, one):
+        for key in b:
+            if key.startswith(("reward/", "filter/", "ema/", "adv_abs")) or key in ("rollouts", "actor/updates"):
+                assert a[key] == b[key], (b["step"], key)
+
+
 def test_both_processes_hold_identical_weights_data_order_and_statistics(runs):
     for i, (rank0, rank1) in enumerate(runs["ranks"]):
         assert rank0["world"] == rank1["world"] == 2
@@ -178,10 +187,7 @@ def test_rl_refills_agree_and_equal_one_process(runs):
     assert [r["step"] for r in two] == [1, 2, 3, 4]
     assert any(r["filter/tries"] > 1 for r in one)  # some steps refilled
     assert any(r["filter/dropped_groups"] > 0 for r in one) and any(r["filter/kept_groups"] > 0 for r in one)
-    for a, b in zip(two, one):
-        for key in b:
-            if key.startswith(("reward/", "filter/", "ema/", "adv_abs")) or key in ("rollouts", "actor/updates"):
-                assert a[key] == b[key], (b["step"], key)
+    assert_same_rl_steps(two, one)
     rank0 = runs["ranks"][3][0]
     single = runs["single"]["rl"]
     assert rank0["sampler"] == single["sampler"] and rank0["ema"] == single["ema"]
