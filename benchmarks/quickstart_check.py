@@ -18,6 +18,9 @@ per task its accuracy and RL - control (paired): what RL learned from the reward
 noise alone does to the SFT checkpoint (control - SFT). It runs in a second process while the SFT and RL
 checkpoints are answered, about 4 minutes per folder on 2 cores.
 
+With several folders (one quickstart per seed) it ends with their pooled RL - SFT (and RL - control), the mean
+over runs with a 95% interval from the runs' paired standard errors, and how many runs pass each bar.
+
 Writes ``FOLDER/check_<split>.json``.
 """
 
@@ -83,7 +86,8 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
         blind = blind_rows[task]
         rows[task] = {"n": sft["n"], "sft": sft["mean"], "rl": rl["mean"], "rl_swapped": blind["swapped"],
                       "gap": blind["gap"], "rl_minus_sft": change[task]["diff"],
-                      "rl_minus_sft_low": change[task]["low"], "rl_minus_sft_high": change[task]["high"]}
+                      "rl_minus_sft_se": change[task]["se"], "rl_minus_sft_low": change[task]["low"],
+                      "rl_minus_sft_high": change[task]["high"]}
     if control:
         tasks_of = results["rl"]["tasks"]
         vs_control = {row.task: row.as_dict()
@@ -92,8 +96,9 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
                   for row in paired_table(tasks_of, control_acc, results["sft"]["record_accuracy"])}
         for task, row in rows.items():
             c = vs_control[task]
-            row.update(control=c["second"], rl_minus_control=c["diff"], rl_minus_control_low=c["low"],
-                       rl_minus_control_high=c["high"], control_minus_sft=vs_sft[task]["diff"])
+            row.update(control=c["second"], rl_minus_control=c["diff"], rl_minus_control_se=c["se"],
+                       rl_minus_control_low=c["low"], rl_minus_control_high=c["high"],
+                       control_minus_sft=vs_sft[task]["diff"])
     tasks = [t for t in rows if t != ALL_TASKS]
     verdict = {
         "mean_gap": rows[ALL_TASKS]["gap"],
@@ -111,6 +116,26 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
     return out
 
 
+def pool(results: list[dict], key: str) -> dict:
+    """Several runs' mean-over-tasks ``key`` (``rl_minus_sft`` or ``rl_minus_control``), pooled: the mean over
+    runs, its standard error ``sqrt(sum se_i^2) / k`` (the runs are independent: other seeds, other records'
+    answers) and its 95% normal interval; ``se``, ``low`` and ``high`` are ``None`` where a run lacks an ``se``.
+    Also each run's value, and how many runs pass each of the issue's bars."""
+    import math
+
+    from onethinker.eval.blind import ALL_TASKS
+
+    values = [r["rows"][ALL_TASKS][key] for r in results]
+    ses = [r["rows"][ALL_TASKS].get(f"{key}_se") for r in results]
+    k = len(values)
+    mean = sum(values) / k
+    se = None if any(x is None for x in ses) else math.sqrt(sum(x * x for x in ses)) / k
+    return {"runs": k, "values": values, "mean": mean, "se": se,
+            "low": None if se is None else mean - 1.96 * se, "high": None if se is None else mean + 1.96 * se,
+            "looks": sum(bool(r["verdict"]["looks"]) for r in results),
+            "rl_helps": sum(bool(r["verdict"]["rl_helps"]) for r in results)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", type=Path, nargs="+")
@@ -123,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     from onethinker.train.common import quiet_transformers
 
     quiet_transformers()
+    results = []
     for folder in args.folders:
         result = check(folder, args.split, args.per_task, args.control)
+        results.append(result)
         print(f"\n## {folder} (split `{args.split}`)\n")
         print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | RL swapped media | gap (right - swapped) |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -146,6 +173,16 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['control_minus_sft']:+.3f} | {r['rl_minus_control']:+.3f} [{low}, {high}] |")
             print(f"\nRL - control {v['rl_minus_control']:+.3f} (what the reward taught); control - SFT "
                   f"{v['control_minus_sft']:+.3f} (what the update noise alone did)")
+    if len(results) > 1:
+        print(f"\n## Pooled over the {len(results)} runs\n")
+        for key, label in (("rl_minus_sft", "RL - SFT"), ("rl_minus_control", "RL - control")):
+            if key == "rl_minus_control" and not args.control:
+                continue
+            p = pool(results, key)
+            ci = "" if p["se"] is None else f" [{p['low']:+.3f}, {p['high']:+.3f}]"
+            print(f"{label}: {p['mean']:+.3f}{ci} (per run: {', '.join(f'{x:+.3f}' for x in p['values'])})")
+        p = pool(results, "rl_minus_sft")
+        print(f"looks on {p['looks']} of {p['runs']} runs; RL helps on {p['rl_helps']} of {p['runs']}")
     return 0
 
 
