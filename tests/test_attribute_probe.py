@@ -1,23 +1,16 @@
 """benchmarks/attribute_probe.py reads its labels off the shapes world's one-object descriptions."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from onethinker.data import read_records
 from onethinker.data.synth import COLORS, SHAPES, synthesize
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def probe():
-    spec = importlib.util.spec_from_file_location("attribute_probe", ROOT / "benchmarks" / "attribute_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def probe(load_benchmark):
+    return load_benchmark("attribute_probe")
 
 
 def test_labels_match_the_description_and_cycle_questions(probe, tmp_path):

@@ -1,21 +1,14 @@
 """benchmarks/quickstart_check.py pools several seeds' RL - SFT: mean over runs, independent standard errors."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from onethinker.eval.blind import ALL_TASKS
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def check():
-    spec = importlib.util.spec_from_file_location("quickstart_check", ROOT / "benchmarks" / "quickstart_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def check(load_benchmark):
+    return load_benchmark("quickstart_check")
 
 
 def _run(diff, se, looks, helps):
