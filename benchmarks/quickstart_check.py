@@ -175,13 +175,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{v['control_minus_sft']:+.3f} (what the update noise alone did)")
     if len(results) > 1:
         print(f"\n## Pooled over the {len(results)} runs\n")
-        for key, label in (("rl_minus_sft", "RL - SFT"), ("rl_minus_control", "RL - control")):
-            if key == "rl_minus_control" and not args.control:
-                continue
-            p = pool(results, key)
+        labels = {"rl_minus_sft": "RL - SFT", **({"rl_minus_control": "RL - control"} if args.control else {})}
+        pools = {key: pool(results, key) for key in labels}
+        for key, p in pools.items():
             ci = "" if p["se"] is None else f" [{p['low']:+.3f}, {p['high']:+.3f}]"
-            print(f"{label}: {p['mean']:+.3f}{ci} (per run: {', '.join(f'{x:+.3f}' for x in p['values'])})")
-        p = pool(results, "rl_minus_sft")
+            print(f"{labels[key]}: {p['mean']:+.3f}{ci} (per run: {', '.join(f'{x:+.3f}' for x in p['values'])})")
+        p = pools["rl_minus_sft"]
         print(f"looks on {p['looks']} of {p['runs']} runs; RL helps on {p['rl_helps']} of {p['runs']}")
     return 0
 
