@@ -98,6 +98,8 @@ def task_rows(records, per_record: dict[int, dict[str, float]]) -> dict[str, dic
 
 
 def headroom(folder: Path, split: str, k: int, temperature: float | None, seed: int) -> dict:
+    from rich.progress import MofNCompleteColumn, Progress
+
     from onethinker.data import read_records
     from onethinker.quickstart import Helper, QuickstartPlan
     from onethinker.train.config import RLConfig, load_config
@@ -111,13 +113,20 @@ def headroom(folder: Path, split: str, k: int, temperature: float | None, seed: 
     media = {name: getattr(cfg.data, name) for name in QuickstartPlan(out=folder).media}
     records = [r for _, r in read_records(test_file)]
     result = {"folder": str(folder), "split": split, "k": k, "temperature": temperature, "models": {}}
-    with Helper(1, workers=2) as helper:
-        for name in ("sft", "rl"):
-            model_dir = folder / name / "final"
-            if not (model_dir / "config.json").is_file():
-                continue
-            parts = [helper.submit(answer_part, model_dir, test_file, media, part, 2, k, temperature,
-                                   cfg.rollout.max_new_tokens, seed + part) for part in (0, 1)]
+    names = [n for n in ("sft", "rl") if (folder / n / "final" / "config.json").is_file()]
+    with Helper(1, workers=2) as helper, Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
+        for name in names:
+            task = bar.add_task(f"{folder.resolve().name}: {name}, greedy + {k} samples", total=len(records))
+            done = [0, 0]
+
+            def advance(count: int, part: int, task=task, done=done) -> None:
+                done[part] = count
+                bar.update(task, completed=sum(done))
+
+            parts = [helper.submit(answer_part, folder / name / "final", test_file, media, part, 2, k, temperature,
+                                   cfg.rollout.max_new_tokens, seed + part,
+                                   on_batch=lambda count, part=part, advance=advance: advance(count, part))
+                     for part in (0, 1)]
             per_record = {i: row for p in parts for i, row in p.result().items()}
             result["models"][name] = task_rows(records, per_record)
             result.setdefault("records", {})[name] = [per_record[i] for i in range(len(records))]
