@@ -118,20 +118,18 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
 
 def pool(results: list[dict], key: str) -> dict:
     """Several runs' mean-over-tasks ``key`` (``rl_minus_sft`` or ``rl_minus_control``), pooled: the mean over
-    runs, its standard error ``sqrt(sum se_i^2) / k`` (the runs are independent: other seeds, other records'
-    answers) and its 95% normal interval; ``se``, ``low`` and ``high`` are ``None`` where a run lacks an ``se``.
-    Also each run's value, and how many runs pass each of the issue's bars."""
-    import math
-
-    from onethinker.eval.blind import ALL_TASKS
+    runs, its standard error and 95% interval from :func:`onethinker.eval.blind.pooled` (the runs are
+    independent: other seeds, other records' answers); ``se``, ``low`` and ``high`` are ``None`` where a run
+    lacks an ``se``. Also each run's value, and how many runs pass each of the issue's bars."""
+    from onethinker.eval.blind import ALL_TASKS, pooled
 
     values = [r["rows"][ALL_TASKS][key] for r in results]
     ses = [r["rows"][ALL_TASKS].get(f"{key}_se") for r in results]
-    k = len(values)
-    mean = sum(values) / k
-    se = None if any(x is None for x in ses) else math.sqrt(sum(x * x for x in ses)) / k
-    return {"runs": k, "values": values, "mean": mean, "se": se,
-            "low": None if se is None else mean - 1.96 * se, "high": None if se is None else mean + 1.96 * se,
+    if any(x is None for x in ses):
+        mean, se, low, high = sum(values) / len(values), None, None, None
+    else:
+        mean, se, low, high = pooled(values, ses)
+    return {"runs": len(values), "values": values, "mean": mean, "se": se, "low": low, "high": high,
             "looks": sum(bool(r["verdict"]["looks"]) for r in results),
             "rl_helps": sum(bool(r["verdict"]["rl_helps"]) for r in results)}
 

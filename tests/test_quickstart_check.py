@@ -22,8 +22,8 @@ def test_pool_is_the_mean_with_independent_errors(check):
     assert p["values"] == [0.009, 0.025, 0.007]
     assert p["mean"] == pytest.approx(0.041 / 3)
     assert p["se"] == pytest.approx(0.005 / 3)  # sqrt(0.004^2 + 0.003^2 + 0) / 3
-    assert p["low"] == pytest.approx(0.041 / 3 - 1.96 * 0.005 / 3)
-    assert p["high"] == pytest.approx(0.041 / 3 + 1.96 * 0.005 / 3)
+    assert p["low"] == pytest.approx(0.041 / 3 - 1.959964 * 0.005 / 3)
+    assert p["high"] == pytest.approx(0.041 / 3 + 1.959964 * 0.005 / 3)
     assert (p["runs"], p["looks"], p["rl_helps"]) == (3, 3, 1)
 
 

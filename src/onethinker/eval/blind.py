@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 __all__ = ["BlindRow", "MediaSwap", "PairedRow", "blind_control", "blind_markdown", "blind_table", "compare_predictions",
-           "pair_predictions", "paired_table", "print_blind_table", "record_accuracy", "swap_media",
+           "pair_predictions", "paired_table", "pooled", "print_blind_table", "record_accuracy", "swap_media",
            "write_swapped_benchmark"]
 
 ALL_TASKS = "mean over tasks"
@@ -251,12 +251,22 @@ def paired_table(tasks: Sequence[str], first: Sequence[float], second: Sequence[
                               mean + half))
     if rows:
         k = len(rows)
-        mean = sum(r.diff for r in rows) / k
-        se = math.sqrt(sum(r.se**2 for r in rows)) / k
-        half = float(stats.norm.ppf(0.975)) * se
         rows.append(PairedRow(ALL_TASKS, sum(r.n for r in rows), sum(r.first for r in rows) / k,
-                              sum(r.second for r in rows) / k, mean, se, mean - half, mean + half))
+                              sum(r.second for r in rows) / k, *pooled([r.diff for r in rows], [r.se for r in rows])))
     return rows
+
+
+def pooled(means: Sequence[float], ses: Sequence[float]) -> tuple[float, float, float, float]:
+    """Independent estimates weighed equally: their mean, its standard error ``sqrt(sum se_k^2) / K`` and its 95%
+    normal interval, as ``(mean, se, low, high)``. :func:`paired_table` pools tasks with it; the quickstart's
+    check pools seeds."""
+    from scipy import stats
+
+    k = len(means)
+    mean = sum(means) / k
+    se = math.sqrt(sum(s**2 for s in ses)) / k
+    half = float(stats.norm.ppf(0.975)) * se
+    return mean, se, mean - half, mean + half
 
 
 def blind_table(tasks: Sequence[str], right: Sequence[float], swapped: Sequence[float]) -> list[BlindRow]:
