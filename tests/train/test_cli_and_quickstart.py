@@ -75,7 +75,10 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     # SFT replays the first perception_replay warm-up examples among the training split's, media rebased
     mix = [json.loads(x) for x in (tmp_path / "qs" / "data" / "sft_mix.jsonl").read_text().splitlines()]
     media = [m for row in mix for m in row.get("images", []) + row.get("videos", [])]
-    assert len(mix) == 24 + 6 and sum(m.startswith("perception/") for m in media) == 6
+    # and the two tracking records four times over (plan.sft_repeats)
+    assert len(mix) == 24 + 3 * 2 + 6 and sum(m.startswith("perception/") for m in media) == 6
+    tracking = [row for row in mix if row["messages"][0]["content"].startswith("<video>Track the")]
+    assert len(tracking) == 8 and len({json.dumps(row) for row in tracking}) == 2
     assert all((tmp_path / "qs" / "data" / m).is_file() for m in media)
     summary = json.loads((tmp_path / "qs" / "eval" / "summary.json").read_text())
     assert set(summary["sft"]) == set(summary["rl"]) and len(summary["sft"]) == 13  # twelve tasks + "all"
@@ -151,6 +154,34 @@ def test_quickstart_command_uses_helper_processes_only_with_a_second_core(tmp_pa
     monkeypatch.setattr(quickstart, "run_quickstart", stop)
     result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q")])
     assert isinstance(result.exception, RuntimeError) and [p.helper for p in plans] == [helper]
+
+
+def test_sft_mix_repeats_the_tasks_the_plan_names_and_refuses_misaligned_files(tmp_path):
+    from collections import Counter
+
+    from onethinker.data import read_records
+    from onethinker.data.synth import synthesize
+    from onethinker.quickstart import QuickstartPlan, make_sft_mix
+
+    train = synthesize(tmp_path / "data" / "train", 24, 0, split="train", difficulty=0.0) / "data.jsonl"
+    records = [record for _, record in read_records(train)]
+    lines = (train.parent / "sft.jsonl").read_text().splitlines()
+    plan = QuickstartPlan(out=tmp_path, perception_replay=0, sft_repeats={"numerical": 3, "segmentation/video": 2})
+    mix = make_sft_mix(plan, train, None).read_text().splitlines()
+
+    def media(row):  # a line's media, whichever kind, without the mix's "train/" prefix
+        row = json.loads(row)
+        return tuple(m.removeprefix("train/") for m in row.get("images", []) + row.get("videos", []))
+
+    seen = Counter(media(row) for row in mix)
+    times = {"numerical": 3, "segmentation/video": 2}
+    assert [seen[media(line)] for line in lines] == [times.get(record.key, 1) for record in records]
+    assert len(mix) == 24 + 2 * 2 + 2 * 1
+    with pytest.raises(ValueError, match="whole numbers >= 1"):
+        make_sft_mix(QuickstartPlan(out=tmp_path, sft_repeats={"tracking": 0}), train, None)
+    (train.parent / "sft.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(ValueError, match="has 23 lines but .* has 24 records"):
+        make_sft_mix(plan, train, None)
 
 
 def test_quickstart_refuses_nonsense_sizes(tmp_path):
