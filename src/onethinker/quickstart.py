@@ -48,14 +48,13 @@ class QuickstartPlan:
         perception_replay: the first ``perception_replay`` warm-up examples are mixed into the SFT data, so
             that SFT, busy with twelve answer formats, does not wash out what the warm-up taught.
         sft_repeats: task key -> how many times over that task's training records go into the SFT data (the
-            others once). Tracking's question gives the object's first-frame box, and copying it is most of the
-            answer: a constant answer that copies it scores 0.68 on the held-out check split, yet with each
-            record once the SFT checkpoints of seeds 0-2 copied it in 0-4 answers of 100 (tracking 0.07-0.34).
-            Four times over, tracking reached 0.59-0.61 on all three seeds and the end model gained +0.015 to
-            +0.040; twice over, seed 1 still did not copy (0.33) (docs/training.md).
-        perception_lr: the warm-up's learning rate, held constant. Reading colour and shape means looking a
-            visual token up by its content, which the tiny model learns in a sudden step; at 3e-3 on a mixture
-            of questions that step comes late or not at all, and a decaying rate delays it (docs/training.md).
+            others once; default: each once). Tracking's question gives the object's first-frame box, and a
+            constant answer that copies it scores 0.68 on the held-out check split; with each record once the
+            SFT checkpoints copy it in 0-4 answers of 100 (tracking 0.07-0.34). ``{"tracking": 4}`` makes them
+            copy it (0.58-0.63) and ends the quickstart 0.001-0.023 higher, but the copy needs no media, the
+            other tasks get a smaller share of the steps (the blind-control gap falls from 0.155-0.165 to
+            0.135-0.147) and RL's share of the gain shrinks (+0.001 to +0.014), so it is not the default
+            (docs/training.md).
         sft_steps, sft_batch, sft_lr: SFT optimizer steps, examples per step, peak learning rate (cosine).
         rl_steps, rl_prompts, rl_n, rl_lr: RL steps, prompts per step (drawn evenly across the tasks),
             rollouts per prompt, learning rate.
@@ -102,7 +101,7 @@ class QuickstartPlan:
     perception_size: int = 2000
     perception_steps: int = 250
     perception_replay: int = 1000
-    sft_repeats: dict[str, int] = field(default_factory=lambda: {"tracking": 4})
+    sft_repeats: dict[str, int] = field(default_factory=dict)
     perception_lr: float = 1e-3
     sft_steps: int = 270
     sft_batch: int = 16
@@ -896,6 +895,9 @@ def _counts(test_file: Path) -> dict[str, int]:
     return dict(counts)
 
 
+_REPEAT_HELP = "Put TASK's training records N times into the SFT data (repeatable; default: each once)."
+
+
 def quickstart_command(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (data, models, metrics, report.md)."),
     sft_steps: int = typer.Option(QuickstartPlan.sft_steps, "--sft-steps", help="SFT optimizer steps."),
@@ -909,6 +911,7 @@ def quickstart_command(
     seed: int = typer.Option(0, help="Seed of data, weights and sampling."),
     threads: int = typer.Option(1, help="torch CPU threads (1 is fastest on a busy machine: the tiny model's "
                                 "operations are too small to split)."),
+    sft_repeat: list[str] = typer.Option(None, "--sft-repeat", metavar="TASK=N", help=_REPEAT_HELP),  # noqa: B008
 ) -> None:
     """Run synth data -> tiny model -> perception warm-up -> SFT -> EMA-GRPO RL -> evaluation -> report, on CPU in minutes."""
     import os
@@ -928,11 +931,19 @@ def quickstart_command(
     if eval_split == "train" or not 0.0 <= difficulty <= 1.0:
         console.print("[red]error:[/red] --eval-split must not be 'train' and --difficulty must lie in [0, 1]")
         raise typer.Exit(2)
+    repeats = dict(QuickstartPlan(out=out).sft_repeats)
+    for item in sft_repeat or []:
+        name, _, times = item.rpartition("=")
+        if name not in synth_tasks() or not times.isdigit() or int(times) < 1:
+            console.print(f"[red]error:[/red] --sft-repeat wants TASK=N with TASK one of {', '.join(synth_tasks())} "
+                          f"and N >= 1, got {item!r}")
+            raise typer.Exit(2)
+        repeats[name] = int(times)
     # The helper processes pay off only with a second core to run on.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     plan = QuickstartPlan(out=out, sft_steps=sft_steps, rl_steps=rl_steps, eval_size=eval_size,
                           eval_split=eval_split, train_size=train_size, difficulty=difficulty, seed=seed,
-                          threads=threads, helper=cores >= 2)
+                          threads=threads, helper=cores >= 2, sft_repeats=repeats)
     report = run_quickstart(plan, console)
     summary = json.loads((out / "eval" / "summary.json").read_text())
     before, after = (summary["accuracy"][k][ALL_TASKS]["mean"] for k in ("sft", "rl"))

@@ -75,10 +75,7 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     # SFT replays the first perception_replay warm-up examples among the training split's, media rebased
     mix = [json.loads(x) for x in (tmp_path / "qs" / "data" / "sft_mix.jsonl").read_text().splitlines()]
     media = [m for row in mix for m in row.get("images", []) + row.get("videos", [])]
-    # and the two tracking records four times over (plan.sft_repeats)
-    assert len(mix) == 24 + 3 * 2 + 6 and sum(m.startswith("perception/") for m in media) == 6
-    tracking = [row for row in mix if row["messages"][0]["content"].startswith("<video>Track the")]
-    assert len(tracking) == 8 and len({json.dumps(row) for row in tracking}) == 2
+    assert len(mix) == 24 + 6 and sum(m.startswith("perception/") for m in media) == 6
     assert all((tmp_path / "qs" / "data" / m).is_file() for m in media)
     summary = json.loads((tmp_path / "qs" / "eval" / "summary.json").read_text())
     assert set(summary["sft"]) == set(summary["rl"]) and len(summary["sft"]) == 13  # twelve tasks + "all"
@@ -154,6 +151,9 @@ def test_quickstart_command_uses_helper_processes_only_with_a_second_core(tmp_pa
     monkeypatch.setattr(quickstart, "run_quickstart", stop)
     result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q")])
     assert isinstance(result.exception, RuntimeError) and [p.helper for p in plans] == [helper]
+    # --sft-repeat TASK=N sets that task's count
+    runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q"), "--sft-repeat", "segmentation/video=3"])
+    assert plans[-1].sft_repeats == {"segmentation/video": 3}
 
 
 def test_sft_mix_repeats_the_tasks_the_plan_names_and_refuses_misaligned_files(tmp_path):
@@ -187,6 +187,9 @@ def test_sft_mix_repeats_the_tasks_the_plan_names_and_refuses_misaligned_files(t
 def test_quickstart_refuses_nonsense_sizes(tmp_path):
     result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q"), "--rl-steps", "0"])
     assert result.exit_code == 2 and "--rl-steps must be >= 1" in result.output
+    for bad in ("tracking=0", "tracking=two", "trackin=2", "tracking"):
+        result = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "q"), "--sft-repeat", bad])
+        assert result.exit_code == 2 and f"got {bad!r}" in " ".join(result.output.split())
 
 
 def test_warm_up_and_sft_in_two_processes_match_one_process(tmp_path):
