@@ -47,6 +47,9 @@ class QuickstartPlan:
             skips it.
         perception_replay: the first ``perception_replay`` warm-up examples are mixed into the SFT data, so
             that SFT, busy with twelve answer formats, does not wash out what the warm-up taught.
+        perception_lr: the warm-up's learning rate, held constant. Reading colour and shape means looking a
+            visual token up by its content, which the tiny model learns in a sudden step; at 3e-3 on a mixture
+            of questions that step comes late or not at all, and a decaying rate delays it (docs/training.md).
         sft_repeats: task key -> how many times over that task's training records go into the SFT data (the
             others once; default: each once). Tracking's question gives the object's first-frame box, and a
             constant answer that copies it scores 0.68 on the held-out check split; with each record once the
@@ -101,8 +104,8 @@ class QuickstartPlan:
     perception_size: int = 2000
     perception_steps: int = 250
     perception_replay: int = 1000
-    sft_repeats: dict[str, int] = field(default_factory=dict)
     perception_lr: float = 1e-3
+    sft_repeats: dict[str, int] = field(default_factory=dict)
     sft_steps: int = 270
     sft_batch: int = 16
     sft_lr: float = 1e-3
