@@ -668,11 +668,13 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
     gap_sft, gap_rl = overall_blind_row(sft["blind"]), overall_blind_row(rl["blind"])
     change = {r["task"]: r for r in results["rl_minus_sft"]}
     overall = change[ALL_TASKS]
+    repeated = ", ".join(f"{task} x{times}" for task, times in plan.sft_repeats.items() if times != 1)
     lines = [
         "# OneThinker quickstart report",
         "",
         f"Tiny Qwen3-VL ({plan.hidden_size} wide, {plan.layers} layers) trained on {plan.train_size} synthetic "
-        f"records (difficulty {plan.difficulty:g}): SFT {plan.sft_steps} steps, then EMA-GRPO RL {plan.rl_steps} "
+        f"records (difficulty {plan.difficulty:g}): SFT {plan.sft_steps} steps"
+        f"{f' (records repeated: {repeated})' if repeated else ''}, then EMA-GRPO RL {plan.rl_steps} "
         f"steps ({plan.rl_prompts} prompts x {plan.rl_n} rollouts, drawn evenly across tasks, groups filtered on "
         f"accuracy). Held-out: {plan.eval_size} records (split `{plan.eval_split}`), "
         f"{'greedy' if plan.eval_temperature <= 0 else f'temperature {plan.eval_temperature}'} decoding, "

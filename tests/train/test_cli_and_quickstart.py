@@ -49,7 +49,7 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
 
     plan = QuickstartPlan(out=tmp_path / "qs", train_size=24, eval_size=12, sft_steps=3, sft_batch=4, rl_steps=2,
                           rl_prompts=2, rl_n=2, max_new_tokens=8, hidden_size=64, layers=1, threads=1,
-                          perception_size=6, perception_steps=2)
+                          perception_size=6, perception_steps=2, sft_repeats={"tracking": 2})
     report = run_quickstart(plan)
     text = report.read_text()
     # the perception warm-up: the perception tasks' records of their own stream, bare question (+ options) as
@@ -75,7 +75,11 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     # SFT replays the first perception_replay warm-up examples among the training split's, media rebased
     mix = [json.loads(x) for x in (tmp_path / "qs" / "data" / "sft_mix.jsonl").read_text().splitlines()]
     media = [m for row in mix for m in row.get("images", []) + row.get("videos", [])]
-    assert len(mix) == 24 + 6 and sum(m.startswith("perception/") for m in media) == 6
+    # and the two tracking records twice over (plan.sft_repeats), as the report says
+    assert len(mix) == 24 + 2 + 6 and sum(m.startswith("perception/") for m in media) == 6
+    tracking = [row for row in mix if row["messages"][0]["content"].startswith("<video>Track the")]
+    assert len(tracking) == 4 and len({json.dumps(row) for row in tracking}) == 2
+    assert "SFT 3 steps (records repeated: tracking x2)" in text
     assert all((tmp_path / "qs" / "data" / m).is_file() for m in media)
     summary = json.loads((tmp_path / "qs" / "eval" / "summary.json").read_text())
     assert set(summary["sft"]) == set(summary["rl"]) and len(summary["sft"]) == 13  # twelve tasks + "all"
