@@ -174,9 +174,9 @@ def make_sft_mix(plan: QuickstartPlan, train_file: Path, perception_file: Path |
     import random
 
     from onethinker.data import read_records
-    from onethinker.tasks import all_tasks, task_key
+    from onethinker.data.synth import synth_tasks
 
-    repeats = {name if name in all_tasks() else task_key(name): times for name, times in plan.sft_repeats.items()}
+    repeats = dict(zip(synth_tasks(list(plan.sft_repeats)), plan.sft_repeats.values(), strict=True))
     if any(not isinstance(times, int) or times < 1 for times in repeats.values()):
         raise ValueError(f"sft_repeats must map task names to whole numbers >= 1, got {plan.sft_repeats}")
     root = plan.out / "data"
