@@ -32,6 +32,27 @@ import os
 from pathlib import Path
 
 
+def split_file(folder: Path, split: str) -> Path:
+    """Where :func:`check` writes ``folder``'s records of ``split``; the other quickstart benchmarks read them."""
+    return folder / f"check_{split}" / "data" / split / "data.jsonl"
+
+
+def made_split(folder: Path, split: str) -> Path:
+    """:func:`split_file`, refused with the command that makes it where :func:`check` has not run."""
+    path = split_file(folder, split)
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist: run `python benchmarks/quickstart_check.py {folder} "
+                         f"--split {split}` first (it makes the split)")
+    return path
+
+
+def run_media(cfg) -> dict:
+    """A run's media settings (from its config), in the form of ``QuickstartPlan.media``."""
+    from onethinker.quickstart import QuickstartPlan
+
+    return {name: getattr(cfg.data, name) for name in QuickstartPlan(out=Path()).media}
+
+
 def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list[float]:
     """Train (or reuse) the no-information control of ``folder``'s RL run, answer ``test_file`` greedily with
     the right media; returns each record's accuracy in the file's order (``on_batch``: as :func:`answer`'s)."""
@@ -62,12 +83,12 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
     summary = json.loads((folder / "eval" / "summary.json").read_text())
     n_tasks = len([t for t in summary["accuracy"]["sft"] if t != ALL_TASKS])
-    media = {k: getattr(cfg.data, k) for k in QuickstartPlan(out=folder).media}
     plan = QuickstartPlan(out=folder / f"check_{split}", seed=cfg.trainer.seed, eval_split=split,
-                          eval_size=per_task * n_tasks, max_new_tokens=cfg.rollout.max_new_tokens, media=media,
+                          eval_size=per_task * n_tasks, max_new_tokens=cfg.rollout.max_new_tokens, media=run_media(cfg),
                           threads=cfg.trainer.threads,
                           difficulty=summary.get("plan", {}).get("difficulty", QuickstartPlan.difficulty))
-    test = synthesize(plan.out / "data" / split, plan.eval_size, plan.seed, split=split, difficulty=plan.difficulty)
+    test = synthesize(split_file(folder, split).parent, plan.eval_size, plan.seed, split=split,
+                      difficulty=plan.difficulty)
     with Helper(plan.threads) as helper:  # a second process beside this one
         if control:  # the control trains there while this process answers with both checkpoints
             pending = helper.submit(control_accuracy, folder, plan, test / "data.jsonl")

@@ -42,6 +42,7 @@ def checkpoints(folder: Path, steps: int, every: int) -> list[tuple[int, Path]]:
 
 
 def curve(folder: Path, split: str, steps: int, every: int) -> dict:
+    from quickstart_check import made_split, run_media
     from rich.progress import MofNCompleteColumn, Progress
 
     from onethinker.data import read_records
@@ -55,14 +56,10 @@ def curve(folder: Path, split: str, steps: int, every: int) -> dict:
     )
     from onethinker.train.rl import train_rl
 
-    test_file = folder / f"check_{split}" / "data" / split / "data.jsonl"
-    if not test_file.is_file():
-        raise SystemExit(f"{test_file} does not exist: run `python benchmarks/quickstart_check.py {folder} "
-                         f"--split {split}` first (it makes the split)")
+    test_file = made_split(folder, split)
     cfg = curve_config(folder, steps, every)
-    media = {name: getattr(cfg.data, name) for name in QuickstartPlan(out=folder).media}
     plan = QuickstartPlan(out=folder / f"check_{split}", seed=cfg.trainer.seed,
-                          max_new_tokens=cfg.rollout.max_new_tokens, media=media, threads=1)
+                          max_new_tokens=cfg.rollout.max_new_tokens, media=run_media(cfg), threads=1)
     records = [r for _, r in read_records(test_file)]
     saved = checkpoints(folder, steps, every)
     name = folder.resolve().name
@@ -99,9 +96,9 @@ def curve(folder: Path, split: str, steps: int, every: int) -> dict:
 
 
 def print_curve(result: dict) -> None:
-    rows = result["rows"]
-    tasks = list(rows[0]["per_task"]) if rows else []
-    print(f"\n## {result['folder']} (split `{result['split']}`; SFT {rows[0]['sft']:.3f})\n" if rows else "")
+    rows = result["rows"]  # never empty: main() wants --every <= --steps
+    tasks = list(rows[0]["per_task"])
+    print(f"\n## {result['folder']} (split `{result['split']}`; SFT {rows[0]['sft']:.3f})\n")
     print("| RL steps | accuracy | RL - SFT (95% CI, paired) | tasks worse by > 0.02 | "
           + " | ".join(tasks) + " |")
     print("| ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in tasks) + " |")

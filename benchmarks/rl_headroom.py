@@ -98,19 +98,17 @@ def task_rows(records, per_record: dict[int, dict[str, float]]) -> dict[str, dic
 
 
 def headroom(folder: Path, split: str, k: int, temperature: float | None, seed: int) -> dict:
+    from quickstart_check import made_split, run_media
     from rich.progress import MofNCompleteColumn, Progress
 
     from onethinker.data import read_records
-    from onethinker.quickstart import Helper, QuickstartPlan
+    from onethinker.quickstart import Helper
     from onethinker.train.config import RLConfig, load_config
 
-    test_file = folder / f"check_{split}" / "data" / split / "data.jsonl"
-    if not test_file.is_file():
-        raise SystemExit(f"{test_file} does not exist: run `python benchmarks/quickstart_check.py {folder} "
-                         f"--split {split}` first (it makes the split)")
+    test_file = made_split(folder, split)
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
     temperature = cfg.rollout.temperature if temperature is None else temperature
-    media = {name: getattr(cfg.data, name) for name in QuickstartPlan(out=folder).media}
+    media = run_media(cfg)
     records = [r for _, r in read_records(test_file)]
     result = {"folder": str(folder), "split": split, "k": k, "temperature": temperature, "models": {}}
     names = [n for n in ("sft", "rl") if (folder / n / "final" / "config.json").is_file()]
