@@ -6,7 +6,8 @@
 For each quickstart folder: synthesise ``--per-task`` records per task of a fresh shapes-world split (same seed
 and difficulty as the run, another random stream), answer them greedily with the SFT and the RL checkpoints,
 each with the right media and with media swapped within a task (the blind control), and print per task:
-accuracy after SFT, after RL, with swapped media, and the gaps. Then the issue's bars:
+accuracy after SFT, after RL, the constant-answer baseline (the best single answer of the split, chosen without
+the record it answers: ``onethinker.eval.constant``), with swapped media, and the gaps. Then the issue's bars:
 
 * it looks: RL's mean gap (right - swapped) >= 0.10, and >= 0.05 on at least 6 of the 12 tasks;
 * RL helps: mean accuracy after RL >= after SFT + 0.02, and at most 3 tasks worse by more than 0.02.
@@ -77,7 +78,13 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
 def check(folder: Path, split: str, per_task: int, control: bool = False) -> dict:
     from onethinker.data.synth import synthesize
     from onethinker.eval.blind import ALL_TASKS, paired_table
-    from onethinker.quickstart import Helper, QuickstartPlan, evaluate, rl_minus_sft
+    from onethinker.quickstart import (
+        Helper,
+        QuickstartPlan,
+        constant_answers,
+        evaluate,
+        rl_minus_sft,
+    )
     from onethinker.train.config import RLConfig, load_config
 
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
@@ -100,6 +107,7 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
             results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl")}
             results["sft"] = pending.result()
     rows = {}
+    constant = constant_answers(test / "data.jsonl")["accuracy"]
     blind_rows = {row["task"]: row for row in results["rl"]["blind"]}
     change = {row["task"]: row for row in rl_minus_sft(results["sft"], results["rl"])}
     for task, sft in results["sft"]["accuracy"].items():
@@ -108,7 +116,7 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
         rows[task] = {"n": sft["n"], "sft": sft["mean"], "rl": rl["mean"], "rl_swapped": blind["swapped"],
                       "gap": blind["gap"], "rl_minus_sft": change[task]["diff"],
                       "rl_minus_sft_se": change[task]["se"], "rl_minus_sft_low": change[task]["low"],
-                      "rl_minus_sft_high": change[task]["high"]}
+                      "rl_minus_sft_high": change[task]["high"], "constant": constant.get(task, {}).get("mean")}
     if control:
         tasks_of = results["rl"]["tasks"]
         vs_control = {row.task: row.as_dict()
@@ -172,12 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         result = check(folder, args.split, args.per_task, args.control)
         results.append(result)
         print(f"\n## {folder} (split `{args.split}`)\n")
-        print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | RL swapped media | gap (right - swapped) |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | constant | RL swapped media | gap (right - swapped) |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for task, r in result["rows"].items():
             low, high = ("n/a" if x is None else f"{x:+.3f}" for x in (r["rl_minus_sft_low"], r["rl_minus_sft_high"]))
+            constant = "n/a" if r.get("constant") is None else f"{r['constant']:.3f}"
             print(f"| {task} | {r['n']} | {r['sft']:.3f} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} "
-                  f"[{low}, {high}] | {r['rl_swapped']:.3f} | {r['gap']:+.3f} |")
+                  f"[{low}, {high}] | {constant} | {r['rl_swapped']:.3f} | {r['gap']:+.3f} |")
         v = result["verdict"]
         print(f"\nlooks: {v['looks']} (mean gap {v['mean_gap']:+.3f}, {v['tasks_gap_ge_0.05']} tasks >= 0.05); "
               f"RL helps: {v['rl_helps']} (RL - SFT {v['rl_minus_sft']:+.3f}, "

@@ -522,6 +522,21 @@ def rl_minus_sft(sft: dict[str, Any], rl: dict[str, Any]) -> list[dict[str, Any]
     return [row.as_dict() for row in paired_table(rl["tasks"], rl["record_accuracy"], sft["record_accuracy"])]
 
 
+def constant_answers(test_file: Path) -> dict[str, Any]:
+    """The constant-answer baseline on the held-out split (:mod:`onethinker.eval.constant`): per task, the mean
+    accuracy of the best single held-out answer chosen without the record it answers (``accuracy``, as
+    :func:`_accuracy_table`), and the answer chosen over all the task's records (``answers``)."""
+    import math
+
+    from onethinker.data import read_records
+    from onethinker.eval.constant import constant_baseline
+
+    records = [r for _, r in read_records(test_file)]
+    base = constant_baseline(records)
+    kept = [(r, a) for r, a in zip(records, base.accuracy) if not math.isnan(a)]  # NaN: a task with one record
+    return {"accuracy": _accuracy_table([r for r, _ in kept], [a for _, a in kept]), "answers": base.answers}
+
+
 def _accuracy_table(records, accuracy: list[float]) -> dict[str, dict[str, float]]:
     """Mean accuracy per task with its standard error (and the unweighted mean over tasks)."""
     import math
@@ -690,12 +705,16 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         "## Held-out accuracy per task (mean +- standard error)",
         "",
         "Accuracy is the accuracy part of the reward (exact match, IoU, MRA, ROUGE, ... per task; see "
-        "docs/rewards.md), without format or structure.",
+        "docs/rewards.md), without format or structure. *constant*: one answer given to every record of the task, "
+        "the held-out answer that scores best over the task's other records (chosen without the record it "
+        "answers; `onethinker eval score --constant`, docs/eval.md); a model must beat it to have learned "
+        "the task at all.",
         "",
-        ("| task | n | SFT | RL | RL - SFT (95% CI) | SFT swapped media | RL swapped media | gap SFT | "
+        ("| task | n | SFT | RL | RL - SFT (95% CI) | constant | SFT swapped media | RL swapped media | gap SFT | "
          "gap RL (95% CI) |"),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    constant = results.get("constant", {}).get("accuracy", {})
     blind_sft = {r["task"]: r for r in sft["blind"]}
     blind_rl = {r["task"]: r for r in rl["blind"]}
     for task in [*sorted(t for t in acc_sft if t != ALL_TASKS), ALL_TASKS]:
@@ -705,7 +724,7 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         lines.append(
             f"| {name} | {a['n']} | {a['mean']:.3f} +- {a['se']:.3f} | {b['mean']:.3f} +- {b['se']:.3f} | "
             f"{c['diff']:+.3f} [{_num(c['low'], sign=True)}, {_num(c['high'], sign=True)}] | "
-            f"{_num(bs.get('swapped'))} | {_num(br.get('swapped'))} | "
+            f"{_num(constant.get(task, {}).get('mean'))} | {_num(bs.get('swapped'))} | {_num(br.get('swapped'))} | "
             f"{_num(bs.get('gap'), sign=True)} | {_num(br.get('gap'), sign=True)} "
             f"[{_num(br.get('low'), sign=True)}, {_num(br.get('high'), sign=True)}] |")
     lines += [
@@ -878,6 +897,7 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
                 eval_task, on_batch = eval_bar(name)
                 finish(name, eval_task, evaluate(plan, model_dir, test_file, name, on_batch=on_batch, cache=cache,
                                                  helper=helper))
+    results["constant"] = constant_answers(test_file)
     timings["total"] = time.perf_counter() - start
     results["counts"] = _counts(test_file)
     results["rl_minus_sft"] = rl_minus_sft(results["sft"], results["rl"])
@@ -885,7 +905,8 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
         {"sft": results["sft"]["rewards"], "rl": results["rl"]["rewards"],
          "accuracy": {k: results[k]["accuracy"] for k in ("sft", "rl")},
          "blind": {k: results[k]["blind"] for k in ("sft", "rl")},
-         "rl_minus_sft": results["rl_minus_sft"], "timings": timings, "versions": library_versions(),
+         "rl_minus_sft": results["rl_minus_sft"], "constant": results["constant"], "timings": timings,
+         "versions": library_versions(),
          "plan": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(plan).items()}}, indent=1))
     return write_report(plan, results, timings)
 

@@ -169,7 +169,7 @@ def test_eval_run_blind_and_eval_score_blind_pred(bench, tmp_path):
     with StandInServer(answers) as server:
         result = runner.invoke(app, ["eval", "run", "--model", server.url, "--bench", str(bench / "data.jsonl"),
                                      "--media-root", str(bench), "--out", str(out), "--blind", "--blind-seed", "5",
-                                     "--max-new-tokens", "64"])
+                                     "--max-new-tokens", "64", "--constant"])
     assert result.exit_code == 0, result.output
     assert len(server.bodies) == 48  # every record answered twice: right media, then swapped media
     swapped = [r for _, r in read_records(tmp_path / "pred.blind-bench.jsonl")]
@@ -192,6 +192,12 @@ def test_eval_run_blind_and_eval_score_blind_pred(bench, tmp_path):
     assert rows["mean over tasks"]["gap"] > 0.9
     assert "blind control" in result.output and "mean over tasks" in result.output
     assert "Blind control" in (tmp_path / "pred.md").read_text()
+    # --constant: every answer is right; each record's constant is the other record's answer of its task, which
+    # differs from its own in this benchmark, so the model beats the constant on every task
+    constant = json.loads((tmp_path / "pred.constant.json").read_text())
+    assert len(constant["rows"]) == 13 and set(constant["answers"]) == set(rows) - {"mean over tasks"}
+    assert all(r["model"] == 1.0 and r["model_minus_constant"] > 0 for r in constant["rows"])
+    assert "Constant-answer baseline" in (tmp_path / "pred.md").read_text()
 
     # eval score prints the same table from the two prediction files
     again = runner.invoke(app, ["eval", "score", str(out), "--media-root", str(bench),

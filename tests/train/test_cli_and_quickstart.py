@@ -112,6 +112,13 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
         rl, sft = summary["accuracy"]["rl"][task]["mean"], summary["accuracy"]["sft"][task]["mean"]
         assert (row["first"], row["second"], row["diff"]) == pytest.approx((rl, sft, rl - sft))
     assert f"RL - SFT {change['mean over tasks']['diff']:+.3f}, 95% CI" in text
+    # the constant-answer column: each task's constant is chosen, but with one held-out record per task none
+    # can be chosen without the record it answers, so every cell says so
+    assert set(summary["constant"]["answers"]) == set(summary["sft"]) - {"all"}
+    assert summary["constant"]["accuracy"] == {}
+    assert "| RL - SFT (95% CI) | constant |" in text and "| multiple choice | 1 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| multiple choice | 1 |"))
+    assert row.split(" | ")[5] == "n/a"
     predictions = [json.loads(x) for x in (tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()]
     assert all("swapped_response" in row for row in predictions)
     rl_yaml = (tmp_path / "qs" / "configs" / "rl.yaml").read_text()

@@ -342,6 +342,7 @@ def _read_rows(path: str | Path) -> list[dict]:
             raw["_task"] = _task_of(raw)
         except (KeyError, TypeError, AttributeError) as exc:  # UnknownTaskError is a KeyError
             raise ValueError(f"{path}:{line}: problem_type: {exc}") from None
+        raw["_line"] = line
         rows.append(raw)
     return rows
 

@@ -14,6 +14,9 @@ _BLIND_PRED_HELP = ("Predictions of the same benchmark with media swapped (eval 
                     "per task with right vs swapped media and write PRED.blind.json.")
 _BLIND_HELP = ("Blind control: answer the benchmark again with each record's media swapped for another record's "
                "of the same task; print and write accuracy per task with right vs swapped media.")
+_CONSTANT_HELP = ("Constant-answer baseline: score, per task, the best single answer from the benchmark's own "
+                  "ground truths (chosen without the record it answers) beside the model; print and write "
+                  "PRED.constant.json.")
 _MASK_HELP = ("Mask backend for segmentation answers: grabcut (offline), sam2 (transformers' SAM2 from --sam2-model), "
               "auto (sam2 when --sam2-model is given, else grabcut).")
 _SAM2_HELP = "SAM2 model folder or hub id (default for --mask-backend sam2: facebook/sam2.1-hiera-large)."
@@ -61,6 +64,26 @@ def _blind_and_print(console, pred: Path, blind_pred: Path, out: Path, note: str
     return rows
 
 
+def _constant_and_print(console, pred: Path) -> tuple:
+    """Print the constant-answer table of a prediction file, write it as JSON beside it, and return the rows
+    and the baseline."""
+    from onethinker.eval.constant import (
+        compare_constant,
+        print_constant_table,
+        write_constant_json,
+    )
+
+    try:
+        rows, baseline = compare_constant(pred)
+    except ValueError as exc:
+        _fail(console, str(exc))
+    print_constant_table(rows, baseline.answers, console)
+    out = pred.with_name((pred.name[: -len(pred.suffix)] if pred.suffix else pred.name) + ".constant.json")
+    write_constant_json(rows, baseline, out)
+    console.print(f"constant-answer baseline written to [bold]{out}[/bold]")
+    return rows, baseline
+
+
 def _fail(console, message: str, code: int = 2) -> None:
     console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
@@ -77,6 +100,7 @@ def score_command(
     sam2_model: str = typer.Option(None, "--sam2-model", "--sam2-checkpoint", help=_SAM2_HELP),
     device: str = typer.Option("cpu", "--device", help="Device for the SAM2 mask backend."),
     blind_pred: Path = typer.Option(None, "--blind-pred", help=_BLIND_PRED_HELP),
+    constant: bool = typer.Option(False, "--constant", help=_CONSTANT_HELP),
 ) -> None:
     """Score predictions: metrics in percent per benchmark (the `benchmark` field, else the task)."""
     from rich.console import Console
@@ -98,6 +122,8 @@ def score_command(
         console.print(f"report written to [bold]{report}[/bold]")
     if blind_pred is not None:
         _blind_and_print(console, predictions, blind_pred, predictions.with_name(predictions.stem + ".blind.json"))
+    if constant:
+        _constant_and_print(console, predictions)
 
 
 @app.command("run")
@@ -135,6 +161,7 @@ def run_command(
     sam2_model: str = typer.Option(None, "--sam2-model", "--sam2-checkpoint", help=_SAM2_HELP),
     blind: bool = typer.Option(False, "--blind", help=_BLIND_HELP),
     blind_seed: int = typer.Option(0, "--blind-seed", help="Seed of the media swap (--blind)."),
+    constant: bool = typer.Option(False, "--constant", help=_CONSTANT_HELP),
 ) -> None:
     """Answer a benchmark with a model (resumable), then score it and write a report beside the paper's figures."""
     from rich.console import Console
@@ -202,6 +229,12 @@ def run_command(
 
         rows = _blind_and_print(console, out, blind_out, blind_json, note=swap.note)
         report.write_text(report.read_text(encoding="utf-8") + "\n" + blind_markdown(rows), encoding="utf-8")
+    if constant:
+        from onethinker.eval.constant import constant_markdown
+
+        rows, baseline = _constant_and_print(console, out)
+        report.write_text(report.read_text(encoding="utf-8") + "\n" + constant_markdown(rows, baseline.answers),
+                          encoding="utf-8")
     if summary.failures:
         console.print(f"[yellow]{len(summary.failures)} items failed; rerun the same command to retry them[/yellow]")
         raise typer.Exit(1)
