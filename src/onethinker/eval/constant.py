@@ -34,16 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onethinker.eval.blind import ALL_TASKS, PairedRow, paired_table
+from onethinker.eval.blind import ALL_TASKS, PairedRow, _get, paired_table
 
 __all__ = ["ConstantBaseline", "ConstantRow", "compare_constant", "constant_baseline", "constant_markdown",
            "constant_table", "print_constant_table", "write_constant_json"]
 
 DEFAULT_MAX_CANDIDATES = 100
-
-
-def _get(record: Any, name: str) -> Any:
-    return record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
 
 
 def _truth(record: Any) -> Any:
