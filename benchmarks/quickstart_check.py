@@ -7,7 +7,9 @@ For each quickstart folder: synthesise ``--per-task`` records per task of a fres
 and difficulty as the run, another random stream), answer them greedily with the SFT and the RL checkpoints,
 each with the right media and with media swapped within a task (the blind control), and print per task:
 accuracy after SFT, after RL, the constant-answer baseline (the best single answer of the split, chosen without
-the record it answers: ``onethinker.eval.constant``), with swapped media, and the gaps. Then the issue's bars:
+the record it answers: ``onethinker.eval.constant``), with swapped media, and the gaps; and RL - SFT averaged
+over the tasks SFT has learned (it beats the constant, paired 95% interval above 0) and over the others.
+Then the issue's bars:
 
 * it looks: RL's mean gap (right - swapped) >= 0.10, and >= 0.05 on at least 6 of the 12 tasks;
 * RL helps: mean accuracy after RL >= after SFT + 0.02, and at most 3 tasks worse by more than 0.02.
@@ -76,15 +78,11 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
 
 
 def check(folder: Path, split: str, per_task: int, control: bool = False) -> dict:
+    from onethinker.data import read_records
     from onethinker.data.synth import synthesize
     from onethinker.eval.blind import ALL_TASKS, paired_table
-    from onethinker.quickstart import (
-        Helper,
-        QuickstartPlan,
-        constant_answers,
-        evaluate,
-        rl_minus_sft,
-    )
+    from onethinker.eval.constant import constant_baseline, constant_table
+    from onethinker.quickstart import Helper, QuickstartPlan, evaluate, rl_minus_sft
     from onethinker.train.config import RLConfig, load_config
 
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
@@ -107,7 +105,9 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
             results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl")}
             results["sft"] = pending.result()
     rows = {}
-    constant = constant_answers(test / "data.jsonl")["accuracy"]
+    # the constant-answer baseline, paired with SFT record by record: a task SFT has learned beats it
+    baseline = constant_baseline([r for _, r in read_records(test / "data.jsonl")])
+    constant = {row.task: row for row in constant_table(baseline, results["sft"]["record_accuracy"])}
     blind_rows = {row["task"]: row for row in results["rl"]["blind"]}
     change = {row["task"]: row for row in rl_minus_sft(results["sft"], results["rl"])}
     for task, sft in results["sft"]["accuracy"].items():
@@ -116,7 +116,8 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
         rows[task] = {"n": sft["n"], "sft": sft["mean"], "rl": rl["mean"], "rl_swapped": blind["swapped"],
                       "gap": blind["gap"], "rl_minus_sft": change[task]["diff"],
                       "rl_minus_sft_se": change[task]["se"], "rl_minus_sft_low": change[task]["low"],
-                      "rl_minus_sft_high": change[task]["high"], "constant": constant.get(task, {}).get("mean")}
+                      "rl_minus_sft_high": change[task]["high"], "constant": getattr(constant.get(task), "second", None),
+                      "sft_minus_constant_low": getattr(constant.get(task), "low", None)}
     if control:
         tasks_of = results["rl"]["tasks"]
         vs_control = {row.task: row.as_dict()
@@ -135,6 +136,7 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
         "rl_minus_sft": rows[ALL_TASKS]["rl_minus_sft"],
         "tasks_worse_by_0.02": sum(rows[t]["rl_minus_sft"] < -0.02 for t in tasks),
     }
+    verdict.update(by_learned(rows, tasks))
     verdict["looks"] = verdict["mean_gap"] >= 0.10 and verdict["tasks_gap_ge_0.05"] >= 6
     verdict["rl_helps"] = verdict["rl_minus_sft"] >= 0.02 and verdict["tasks_worse_by_0.02"] <= 3
     if control:
@@ -142,6 +144,20 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
         verdict["control_minus_sft"] = rows[ALL_TASKS]["control_minus_sft"]
     out = {"folder": str(folder), "split": split, "rows": rows, "verdict": verdict}
     (folder / f"check_{split}.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def by_learned(rows: dict, tasks: list[str]) -> dict:
+    """RL - SFT averaged over the tasks SFT has learned and over the others. SFT has learned a task when it
+    beats the constant-answer baseline: the paired 95% interval of SFT - constant (``sft_minus_constant_low``)
+    lies above 0; a task without one counts as not learned. Returns ``tasks_learned``,
+    ``rl_minus_sft_learned``, ``tasks_not_learned`` and ``rl_minus_sft_not_learned`` (``None`` for an empty
+    group)."""
+    learned = [t for t in tasks if (rows[t].get("sft_minus_constant_low") or 0.0) > 0]
+    out = {}
+    for name, group in (("learned", learned), ("not_learned", [t for t in tasks if t not in learned])):
+        out[f"tasks_{name}"] = group
+        out[f"rl_minus_sft_{name}"] = sum(rows[t]["rl_minus_sft"] for t in group) / len(group) if group else None
     return out
 
 
@@ -188,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {task} | {r['n']} | {r['sft']:.3f} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} "
                   f"[{low}, {high}] | {constant} | {r['rl_swapped']:.3f} | {r['gap']:+.3f} |")
         v = result["verdict"]
+        print()
+        for name, label in (("learned", "tasks SFT has learned (beats its constant)"), ("not_learned", "others")):
+            value = v[f"rl_minus_sft_{name}"]
+            print(f"RL - SFT on the {len(v[f'tasks_{name}'])} {label}: {'n/a' if value is None else f'{value:+.3f}'}"
+                  f" ({', '.join(v[f'tasks_{name}'])})")
         print(f"\nlooks: {v['looks']} (mean gap {v['mean_gap']:+.3f}, {v['tasks_gap_ge_0.05']} tasks >= 0.05); "
               f"RL helps: {v['rl_helps']} (RL - SFT {v['rl_minus_sft']:+.3f}, "
               f"{v['tasks_worse_by_0.02']} tasks worse by > 0.02)")

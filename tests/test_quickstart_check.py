@@ -32,3 +32,18 @@ def test_pool_without_an_error_gives_no_interval(check):
     assert p["mean"] == pytest.approx(0.005)
     assert p["se"] is None and p["low"] is None and p["high"] is None
     assert (p["looks"], p["rl_helps"]) == (1, 1)
+
+
+def test_rl_minus_sft_on_learned_and_other_tasks(check):
+    # SFT has learned a task when SFT - constant's paired interval lies above 0; no interval counts as not learned
+    rows = {"a": {"rl_minus_sft": 0.04, "sft_minus_constant_low": 0.2},
+            "b": {"rl_minus_sft": 0.02, "sft_minus_constant_low": 0.001},
+            "c": {"rl_minus_sft": -0.01, "sft_minus_constant_low": -0.05},
+            "d": {"rl_minus_sft": 0.03, "sft_minus_constant_low": 0.0},
+            "e": {"rl_minus_sft": 0.5, "sft_minus_constant_low": None}}
+    out = check.by_learned(rows, ["a", "b", "c", "d"])
+    assert out["tasks_learned"] == ["a", "b"] and out["tasks_not_learned"] == ["c", "d"]
+    assert out["rl_minus_sft_learned"] == pytest.approx(0.03) and out["rl_minus_sft_not_learned"] == pytest.approx(0.01)
+    none = check.by_learned(rows, ["c", "e"])
+    assert none["tasks_learned"] == [] and none["rl_minus_sft_learned"] is None
+    assert none["rl_minus_sft_not_learned"] == pytest.approx(0.245)
