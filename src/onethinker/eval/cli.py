@@ -78,7 +78,7 @@ def _constant_and_print(console, pred: Path) -> tuple:
     except ValueError as exc:
         _fail(console, str(exc))
     print_constant_table(rows, baseline.answers, console)
-    out = pred.with_name((pred.name[: -len(pred.suffix)] if pred.suffix else pred.name) + ".constant.json")
+    out = pred.with_name(pred.stem + ".constant.json")
     write_constant_json(rows, baseline, out)
     console.print(f"constant-answer baseline written to [bold]{out}[/bold]")
     return rows, baseline
