@@ -11,7 +11,9 @@ finished one is reused). The first ``--every`` steps are the quickstart's own RL
 Then the two workers answer the split made by ``quickstart_check.py``
 (``FOLDER/check_<split>/data/<split>/data.jsonl``) greedily with the SFT checkpoint and with every RL checkpoint,
 and the script prints per checkpoint the mean accuracy over tasks, RL - SFT paired record by record (95%
-interval), the tasks worse than SFT by more than 0.02, and RL - SFT per task. For 288 steps on 2 cores: about
+interval), RL - SFT averaged over the tasks the SFT checkpoint has learned (it beats the constant-answer
+baseline: ``quickstart_check.by_learned``) and over the others, the tasks worse than SFT by more than 0.02,
+and RL - SFT per task. For 288 steps on 2 cores: about
 19 minutes of training and 2 of answering (1,200 records, nine checkpoints). With a schedule other than
 ``constant`` the longer run decays (or warms up) over all of its steps, so its first checkpoints are not the
 quickstart's. Writes ``FOLDER/rl_curve_<split>.json``.
@@ -42,11 +44,12 @@ def checkpoints(folder: Path, steps: int, every: int) -> list[tuple[int, Path]]:
 
 
 def curve(folder: Path, split: str, steps: int, every: int) -> dict:
-    from quickstart_check import made_split, run_media
+    from quickstart_check import by_learned, made_split, run_media
     from rich.progress import MofNCompleteColumn, Progress
 
     from onethinker.data import read_records
     from onethinker.eval.blind import ALL_TASKS, paired_table
+    from onethinker.eval.constant import constant_baseline, constant_table
     from onethinker.quickstart import (
         Helper,
         QuickstartPlan,
@@ -83,28 +86,41 @@ def curve(folder: Path, split: str, steps: int, every: int) -> dict:
         texts = {label: future.result() for label, future in pending.items()}
     accuracy = {label: [s["accuracy"] for s in score_answers(records, answers)] for label, answers in texts.items()}
     tasks = [r.key for r in records]
-    rows = []
+    # the tasks SFT has learned: it beats the constant-answer baseline (quickstart_check.by_learned)
+    sft_vs_constant = {row.task: row.low for row in constant_table(constant_baseline(records), accuracy["sft"])}
+    rows, learned = [], []
     for step, _ in saved:
         table = paired_table(tasks, accuracy[f"step {step}"], accuracy["sft"])
         overall = table[-1]
         per_task = {row.task: row.diff for row in table if row.task != ALL_TASKS}
+        split_by = by_learned({t: {"rl_minus_sft": d, "sft_minus_constant_low": sft_vs_constant.get(t)}
+                               for t, d in per_task.items()}, list(per_task))
+        learned = split_by["tasks_learned"]
         rows.append({"step": step, "sft": overall.second, "rl": overall.first, "rl_minus_sft": overall.diff,
                      "low": overall.low, "high": overall.high,
-                     "tasks_worse_by_0.02": sum(d < -0.02 for d in per_task.values()), "per_task": per_task})
+                     "tasks_worse_by_0.02": sum(d < -0.02 for d in per_task.values()), "per_task": per_task,
+                     "rl_minus_sft_learned": split_by["rl_minus_sft_learned"],
+                     "rl_minus_sft_not_learned": split_by["rl_minus_sft_not_learned"]})
     return {"folder": str(folder), "split": split, "steps": steps, "every": every, "rows": rows,
-            "records": accuracy}
+            "tasks_learned": learned, "records": accuracy}
 
 
 def print_curve(result: dict) -> None:
     rows = result["rows"]  # never empty: main() wants --every <= --steps
     tasks = list(rows[0]["per_task"])
     print(f"\n## {result['folder']} (split `{result['split']}`; SFT {rows[0]['sft']:.3f})\n")
-    print("| RL steps | accuracy | RL - SFT (95% CI, paired) | tasks worse by > 0.02 | "
-          + " | ".join(tasks) + " |")
-    print("| ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in tasks) + " |")
+    print(f"Tasks SFT has learned (beats the constant answer): {', '.join(result['tasks_learned']) or 'none'}.\n")
+    print("| RL steps | accuracy | RL - SFT (95% CI, paired) | on learned tasks | on the others | "
+          "tasks worse by > 0.02 | " + " | ".join(tasks) + " |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in tasks) + " |")
     for r in rows:
         print(f"| {r['step']} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | "
+              f"{_signed(r['rl_minus_sft_learned'])} | {_signed(r['rl_minus_sft_not_learned'])} | "
               f"{r['tasks_worse_by_0.02']} | " + " | ".join(f"{r['per_task'][t]:+.3f}" for t in tasks) + " |")
+
+
+def _signed(value) -> str:
+    return "n/a" if value is None else f"{value:+.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         print_curve(result)
         results.append(result)
     if len(results) > 1:
-        print(f"\n## RL - SFT over the {len(results)} runs (mean over tasks)\n")
         steps = [r["step"] for r in results[0]["rows"]]
-        print("| run | " + " | ".join(f"{s} steps" for s in steps) + " |")
-        print("| --- | " + " | ".join("---:" for _ in steps) + " |")
-        for result in results:
-            print(f"| {result['folder']} | " + " | ".join(f"{r['rl_minus_sft']:+.3f}" for r in result["rows"]) + " |")
+        for key, label in (("rl_minus_sft", "mean over tasks"), ("rl_minus_sft_learned", "tasks SFT has learned")):
+            print(f"\n## RL - SFT over the {len(results)} runs ({label})\n")
+            print("| run | " + " | ".join(f"{s} steps" for s in steps) + " |")
+            print("| --- | " + " | ".join("---:" for _ in steps) + " |")
+            for result in results:
+                print(f"| {result['folder']} | " + " | ".join(_signed(r[key]) for r in result["rows"]) + " |")
     return 0
 
 

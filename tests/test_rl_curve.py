@@ -68,6 +68,12 @@ def test_curve_trains_scores_every_checkpoint_and_reuses_them(rl_curve, folder):
     step2 = folder / "rl_curve" / "checkpoints" / "step-000002"
     here = score_answers(records, answer(plan, step2, test_file, "right"))
     assert [s["accuracy"] for s in here] == result["records"]["step 2"]
+    # the tasks SFT has learned are those it beats the constant answer on (paired interval above 0)
+    from onethinker.eval.constant import constant_baseline, constant_table
+
+    lows = {r.task: r.low for r in constant_table(constant_baseline(records), result["records"]["sft"])}
+    learned = [t for t in result["rows"][0]["per_task"] if (lows.get(t) or 0.0) > 0]
+    assert result["tasks_learned"] == learned
     # RL - SFT is paired and weighs the tasks equally
     for row in result["rows"]:
         rl, sft = result["records"][f"step {row['step']}"], result["records"]["sft"]
@@ -80,6 +86,9 @@ def test_curve_trains_scores_every_checkpoint_and_reuses_them(rl_curve, folder):
         assert row["rl"] - row["sft"] == pytest.approx(row["rl_minus_sft"])
         assert row["low"] <= row["rl_minus_sft"] <= row["high"]
         assert row["tasks_worse_by_0.02"] == sum(d < -0.02 for d in means.values())
+        for key, group in (("learned", learned), ("not_learned", [t for t in means if t not in learned])):
+            expected = sum(means[t] for t in group) / len(group) if group else None
+            assert row[f"rl_minus_sft_{key}"] == (None if expected is None else pytest.approx(expected))
     # the weights moved, and a second call reuses the checkpoints instead of training again
     log = [json.loads(x) for x in (folder / "rl_curve" / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in log] == [1, 2] and all(x["actor/updates"] == 1 for x in log)
