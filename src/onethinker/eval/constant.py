@@ -118,15 +118,22 @@ def constant_baseline(records: Sequence, *, max_candidates: int = DEFAULT_MAX_CA
             keep = sorted(rng.choice(len(distinct), size=max_candidates, replace=False).tolist())
             distinct = [distinct[k] for k in keep]
         tried[task] = len(distinct)
-        items = [{"response": f"<answer>{candidate}</answer>", "ground_truth": truths[i],
-                  "problem_type": _get(records[i], "problem_type"), "data_type": _get(records[i], "data_type")}
-                 for candidate in distinct for i in members]
-        scores = np.array([float(s["accuracy"]) for s in score_batch(items)]).reshape(len(distinct), len(members))
+        truth_items = [{"ground_truth": truths[i], "problem_type": _get(records[i], "problem_type"),
+                        "data_type": _get(records[i], "data_type")} for i in members]
+        scores = np.empty((len(distinct), len(members)))
+        for row, candidate in enumerate(distinct):  # one candidate at a time: memory grows with records only
+            response = f"<answer>{candidate}</answer>"
+            scores[row] = [float(s["accuracy"]) for s in score_batch({**item, "response": response}
+                                                                     for item in truth_items)]
         total = scores.sum(axis=1)
         answers[task] = distinct[int(np.argmax(total))]
         without = total[:, None] - scores  # [candidate, record]: the candidate's score over the other records
-        own = np.array([[candidate == text and counts[candidate] == 1 for text in texts] for candidate in distinct])
-        without[own] = -np.inf  # an answer only this record has is not a constant chosen without it
+        # an answer only this record has is not a constant chosen without it
+        place = {candidate: row for row, candidate in enumerate(distinct)}
+        lone = [column for column, text in enumerate(texts) if counts[text] == 1 and text in place]
+        own = np.zeros_like(without, dtype=bool)
+        own[[place[texts[column]] for column in lone], lone] = True
+        without[own] = -np.inf
         best = np.argmax(without, axis=0)
         for column, i in enumerate(members):
             if np.isfinite(without[best[column], column]):
