@@ -14,6 +14,10 @@ Then the issue's bars:
 * it looks: RL's mean gap (right - swapped) >= 0.10, and >= 0.05 on at least 6 of the 12 tasks;
 * RL helps: mean accuracy after RL >= after SFT + 0.02, and at most 3 tasks worse by more than 0.02.
 
+``--matched`` also answers with the RL checkpoint, each record shown the media of a record of its task whose
+media are about as long (video seconds, image pixels: ``swap_media(..., lengths=...)``), and reports that gap
+per task: a model that reads only how long a video is loses nothing there.
+
 ``--control`` also trains the no-information control from the run's SFT checkpoint: its own RL config with
 each step's advantages permuted within their groups (``algorithm.shuffle_advantages=true``; same seed, so the
 first step samples the same rollouts), in ``FOLDER/control_rl`` (reused when its ``final`` exists), and adds
@@ -77,12 +81,19 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
     return [s["accuracy"] for s in scores]
 
 
-def check(folder: Path, split: str, per_task: int, control: bool = False) -> dict:
+def check(folder: Path, split: str, per_task: int, control: bool = False, matched: bool = False) -> dict:
     from onethinker.data import read_records
     from onethinker.data.synth import synthesize
-    from onethinker.eval.blind import ALL_TASKS, paired_table
+    from onethinker.eval.blind import ALL_TASKS, blind_table, paired_table
     from onethinker.eval.constant import constant_baseline, constant_table
-    from onethinker.quickstart import Helper, QuickstartPlan, evaluate, rl_minus_sft
+    from onethinker.quickstart import (
+        Helper,
+        QuickstartPlan,
+        answer,
+        evaluate,
+        rl_minus_sft,
+        score_answers,
+    )
     from onethinker.train.config import RLConfig, load_config
 
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
@@ -104,6 +115,12 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
             pending = helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft")
             results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl")}
             results["sft"] = pending.result()
+        if matched:  # the RL checkpoint again, each record shown media of its task and about its own length
+            records = [r for _, r in read_records(test / "data.jsonl")]
+            texts = answer(plan, folder / "rl" / "final", test / "data.jsonl", "matched")
+            matched_rows = {row.task: row for row in blind_table(
+                results["rl"]["tasks"], results["rl"]["record_accuracy"],
+                [s["accuracy"] for s in score_answers(records, texts)])}
     rows = {}
     # the constant-answer baseline, paired with SFT record by record: a task SFT has learned beats it
     baseline = constant_baseline([r for _, r in read_records(test / "data.jsonl")])
@@ -118,6 +135,9 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
                       "rl_minus_sft_se": change[task]["se"], "rl_minus_sft_low": change[task]["low"],
                       "rl_minus_sft_high": change[task]["high"], "constant": getattr(constant.get(task), "second", None),
                       "sft_minus_constant_low": getattr(constant.get(task), "low", None)}
+    if matched:
+        for task, row in rows.items():
+            row.update(rl_matched=matched_rows[task].swapped, gap_matched=matched_rows[task].gap)
     if control:
         tasks_of = results["rl"]["tasks"]
         vs_control = {row.task: row.as_dict()
@@ -137,6 +157,10 @@ def check(folder: Path, split: str, per_task: int, control: bool = False) -> dic
         "tasks_worse_by_0.02": sum(rows[t]["rl_minus_sft"] < -0.02 for t in tasks),
     }
     verdict.update(by_learned(rows, tasks))
+    if matched:
+        verdict["mean_gap_matched"] = rows[ALL_TASKS]["gap_matched"]
+        verdict["tasks_gap_matched_ge_0.05"] = sum(rows[t]["gap_matched"] >= 0.05 for t in tasks)
+        verdict["looks_matched"] = verdict["mean_gap_matched"] >= 0.10 and verdict["tasks_gap_matched_ge_0.05"] >= 6
     verdict["looks"] = verdict["mean_gap"] >= 0.10 and verdict["tasks_gap_ge_0.05"] >= 6
     verdict["rl_helps"] = verdict["rl_minus_sft"] >= 0.02 and verdict["tasks_worse_by_0.02"] <= 3
     if control:
@@ -184,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--split", default="check")
     parser.add_argument("--per-task", type=int, default=100)
+    parser.add_argument("--matched", action="store_true",
+                        help="also answer with the RL checkpoint shown media of about the record's own length "
+                             "(video seconds, image pixels) and report that gap: what the model reads beyond length")
     parser.add_argument("--control", action="store_true",
                         help="also train and score the no-information control (advantages shuffled within groups)")
     args = parser.parse_args(argv)
@@ -193,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_transformers()
     results = []
     for folder in args.folders:
-        result = check(folder, args.split, args.per_task, args.control)
+        result = check(folder, args.split, args.per_task, args.control, args.matched)
         results.append(result)
         print(f"\n## {folder} (split `{args.split}`)\n")
         print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | constant | RL swapped media | gap (right - swapped) |")
@@ -212,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nlooks: {v['looks']} (mean gap {v['mean_gap']:+.3f}, {v['tasks_gap_ge_0.05']} tasks >= 0.05); "
               f"RL helps: {v['rl_helps']} (RL - SFT {v['rl_minus_sft']:+.3f}, "
               f"{v['tasks_worse_by_0.02']} tasks worse by > 0.02)")
+        if args.matched:
+            print("\n| task | RL | RL, swapped media | gap | RL, length-matched media | gap (length-matched) |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: |")
+            for task, r in result["rows"].items():
+                print(f"| {task} | {r['rl']:.3f} | {r['rl_swapped']:.3f} | {r['gap']:+.3f} | {r['rl_matched']:.3f} | "
+                      f"{r['gap_matched']:+.3f} |")
+            print(f"\nlooks with length-matched media: {v['looks_matched']} (mean gap {v['mean_gap_matched']:+.3f}, "
+                  f"{v['tasks_gap_matched_ge_0.05']} tasks >= 0.05)")
         if args.control:
             print("\n| task | SFT | control | RL | control - SFT | RL - control (95% CI, paired) |")
             print("| --- | ---: | ---: | ---: | ---: | ---: |")

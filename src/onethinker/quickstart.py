@@ -405,7 +405,9 @@ def two_process_train(helper: Helper, stages: list[tuple[Any, Any]], progress=No
 def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on_batch=None,
            cache=None, loaded=None) -> list[str]:
     """Greedy answers of the checkpoint in ``model_dir`` to every held-out record, each shown its own media
-    (``kind="right"``) or another record's of its task (``kind="swapped"``, the blind control's pass).
+    (``kind="right"``), another record's of its task (``kind="swapped"``, the blind control's pass), or
+    another record's of its task and about its own length (``kind="matched"``: video seconds, image pixels;
+    :func:`onethinker.eval.blind.media_lengths`).
 
     ``on_batch(done)`` gets the number of records answered so far; ``cache`` is a
     :class:`~onethinker.models.encode.MediaCache` kept between calls; ``loaded`` is the checkpoint's
@@ -414,17 +416,18 @@ def answer(plan: QuickstartPlan, model_dir: Path, test_file: Path, kind: str, on
     import torch
 
     from onethinker.data import read_records
-    from onethinker.eval.blind import swap_media
+    from onethinker.eval.blind import media_lengths, swap_media
     from onethinker.models import load_model
     from onethinker.models.generate import generate_responses, positions_by_task
     from onethinker.train.common import media_settings
     from onethinker.train.config import DataConfig
 
-    if kind not in ("right", "swapped"):
-        raise ValueError(f"kind must be 'right' or 'swapped', got {kind!r}")
+    if kind not in ("right", "swapped", "matched"):
+        raise ValueError(f"kind must be 'right', 'swapped' or 'matched', got {kind!r}")
     torch.set_num_threads(plan.threads)
     records = [r for _, r in read_records(test_file)]
-    shown = records if kind == "right" else swap_media(records, seed=plan.seed).records
+    lengths = media_lengths(records, test_file.parent) if kind == "matched" else None
+    shown = records if kind == "right" else swap_media(records, seed=plan.seed, lengths=lengths).records
     model, processor = loaded or load_model(model_dir, device="cpu", trainable=False)
     media = media_settings(DataConfig(**plan.media))
     texts = [""] * len(records)

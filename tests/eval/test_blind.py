@@ -14,7 +14,15 @@ from typer.testing import CliRunner
 
 from onethinker.cli import app
 from onethinker.data import read_records
-from onethinker.eval.blind import blind_control, blind_table, compare_predictions, record_accuracy, swap_media
+from onethinker.data.media import probe_video
+from onethinker.eval.blind import (
+    blind_control,
+    blind_table,
+    compare_predictions,
+    media_lengths,
+    record_accuracy,
+    swap_media,
+)
 
 from .conftest import StandInServer, reference_answers
 
@@ -99,6 +107,37 @@ def test_image_and_video_records_of_one_task_are_not_mixed():
     swap = swap_media(records, 0)
     assert swap.donors == [1, 0, 3, 2]
     assert swap.records[2]["videos"] == ["v/3.mp4"] and swap.records[2]["images"] == []
+
+
+def test_a_length_matched_swap_pairs_neighbours_by_length():
+    # seven records of one task; by length the order is 3, 0, 5, 1, 6, 2, 4: pairs (3, 0), (5, 1), then a
+    # 3-cycle through 6, 2, 4, whatever the seed
+    lengths = [2.0, 4.0, 6.0, 1.0, 9.0, 3.0, 5.0]
+    records = [_mc(i) for i in range(7)]
+    for seed in (0, 1, 2):
+        swap = swap_media(records, seed, lengths=lengths)
+        assert swap.donors == [3, 5, 4, 0, 6, 1, 2] and swap.unchanged == []
+        assert [r["answer"] for r in swap.records] == [r["answer"] for r in records]
+    # partners stay within a task, and ties are broken by the seeded order
+    mixed = [*records[:4], *({**_mc(i), "problem_type": "numerical", "answer": "3"} for i in range(4, 8))]
+    swap = swap_media(mixed, 0, lengths=[1.0] * 8)
+    assert all((swap.donors[i] < 4) == (i < 4) for i in range(8)) and all(swap.donors[i] != i for i in range(8))
+    assert sorted(swap.donors) == list(range(8))
+    with pytest.raises(ValueError, match="3 lengths for 7 records"):
+        swap_media(records, 0, lengths=[1.0, 2.0, 3.0])
+
+
+def test_media_lengths_read_seconds_and_pixels(bench):
+    records = _records(bench)
+    lengths = media_lengths(records, bench)
+    for record, length in zip(records, lengths):
+        if record.videos:
+            assert length == pytest.approx(probe_video(bench / record.videos[0]).duration) and 0 < length < 30
+        else:
+            width, height = record.resolution
+            assert length == width * height
+    with pytest.raises(ValueError, match="record 0: images: cannot read"):
+        media_lengths([{**_mc(0), "images": ["missing.png"]}], bench)
 
 
 def test_table_numbers_on_a_hand_computed_case():
@@ -206,6 +245,25 @@ def test_eval_run_blind_and_eval_score_blind_pred(bench, tmp_path):
     assert json.loads((tmp_path / "pred.blind.json").read_text())["rows"] == table["rows"]
     rows_py, unpaired = compare_predictions(out, tmp_path / "pred.blind.jsonl")
     assert unpaired == 0 and rows_py[-1].gap == pytest.approx(rows["mean over tasks"]["gap"])
+
+    # --blind-match length: another swap (partners by media length), in files of its own; the right-media
+    # predictions are reused, so only the swapped pass is asked for
+    with StandInServer(answers) as server:
+        again = runner.invoke(app, ["eval", "run", "--model", server.url, "--bench", str(bench / "data.jsonl"),
+                                    "--media-root", str(bench), "--out", str(out), "--blind", "--blind-match",
+                                    "length", "--max-new-tokens", "64"])
+    assert again.exit_code == 0, again.output
+    assert len(server.bodies) == 24
+    records = _records(bench)
+    expected = swap_media(records, 0, lengths=media_lengths(records, bench)).records
+    matched = [r for _, r in read_records(tmp_path / "pred.blind-length-bench.jsonl")]
+    assert [r.media for r in matched] == [r.media for r in expected]
+    length_rows = json.loads((tmp_path / "pred.blind-length.json").read_text())["rows"]
+    assert len(length_rows) == 13 and all(r["right"] == 1.0 for r in length_rows)
+    assert json.loads((tmp_path / "pred.blind.json").read_text())["rows"] == table["rows"]  # the first one stays
+    bad = runner.invoke(app, ["eval", "run", "--model", "http://127.0.0.1:9", "--bench", str(bench / "data.jsonl"),
+                              "--blind", "--blind-match", "size"])
+    assert bad.exit_code == 2 and "--blind-match must be" in " ".join(bad.output.split())
 
 
 def test_score_blind_pred_names_a_bad_line(bench, tmp_path):

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 __all__ = ["BlindRow", "MediaSwap", "PairedRow", "blind_control", "blind_markdown", "blind_table", "compare_predictions",
-           "pair_predictions", "paired_table", "pooled", "print_blind_table", "record_accuracy", "swap_media",
-           "write_swapped_benchmark"]
+           "media_lengths", "pair_predictions", "paired_table", "pooled", "print_blind_table", "record_accuracy",
+           "swap_media", "write_swapped_benchmark"]
 
 ALL_TASKS = "mean over tasks"
 
@@ -88,23 +88,33 @@ class MediaSwap:
     note: str = ""
 
 
-def swap_media(records: Sequence, seed: int = 0) -> MediaSwap:
+def swap_media(records: Sequence, seed: int = 0, *, lengths: Sequence[float] | None = None) -> MediaSwap:
     """Copies of ``records`` with each record's media swapped for another record's of the same task.
 
     Pure and deterministic: the same records and ``seed`` give the same swap; each group's permutation is
     seeded by ``(seed, group)``, so adding records to one task does not change another task's swap.
 
+    With ``lengths`` (one number per record, such as :func:`media_lengths` gives: seconds of video, pixels of
+    image), partners are matched by length instead: a group's members are ordered by length (ties in the
+    seeded order) and neighbours swap in pairs, the last three in a cycle when the group is odd. Each record
+    then carries media of about its own length, so a model that reads only how long a video is (or how large
+    an image is) loses nothing; what it still loses, it read from the content.
+
     Args:
         records: ``onethinker.data.Record`` objects or mappings with ``problem_type``, ``data_type``,
             ``images`` / ``videos``.
         seed: seeds the permutation.
+        lengths: match partners by these numbers (``None``: any partner of the group).
 
     Raises:
         onethinker.tasks.UnknownTaskError: a record names a task the registry does not know.
+        ValueError: ``lengths`` does not have one number per record.
     """
     import numpy as np
 
     records = list(records)
+    if lengths is not None and len(lengths) != len(records):
+        raise ValueError(f"{len(lengths)} lengths for {len(records)} records")
     groups: dict[tuple, list[int]] = defaultdict(list)
     media = []
     for i, record in enumerate(records):
@@ -118,9 +128,16 @@ def swap_media(records: Sequence, seed: int = 0) -> MediaSwap:
         if len(members) < 2:
             continue
         rng = np.random.default_rng([seed % 2**32, zlib.crc32(json.dumps(key).encode())])
-        cycle = [members[j] for j in rng.permutation(len(members))]
-        for j, receiver in enumerate(cycle):  # one cycle through all members: nobody is their own donor
-            donors[receiver] = cycle[(j + 1) % len(cycle)]
+        order = [members[j] for j in rng.permutation(len(members))]
+        if lengths is None:
+            cycles = [order]  # one cycle through all members: nobody is their own donor
+        else:  # neighbours by length swap in pairs (the closest matching on a line), an odd tail in a 3-cycle
+            order.sort(key=lambda i: float(lengths[i]))
+            cut = len(order) - (3 if len(order) % 2 else 0)
+            cycles = [order[k:k + 2] for k in range(0, cut, 2)] + ([order[cut:]] if cut < len(order) else [])
+        for cycle in cycles:
+            for j, receiver in enumerate(cycle):
+                donors[receiver] = cycle[(j + 1) % len(cycle)]
     out = [_with_media(record, *media[donors[i]]) for i, record in enumerate(records)]
     unchanged = [i for i in range(len(records)) if media[donors[i]] == media[i]]
     note = ""
@@ -134,13 +151,41 @@ def swap_media(records: Sequence, seed: int = 0) -> MediaSwap:
     return MediaSwap(out, donors, unchanged, note)
 
 
-def write_swapped_benchmark(bench: str | Path, out: str | Path, seed: int = 0) -> MediaSwap:
-    """Read a benchmark file, swap its media (:func:`swap_media`) and write the copies as JSONL to ``out``
-    (same order, so line ``k`` of ``out`` is line ``k`` of the benchmark's records)."""
+def media_lengths(records: Sequence, media_root: str | Path | None = None) -> list[float]:
+    """How long each record's media are, for a length-matched swap (:func:`swap_media`'s ``lengths``): the
+    summed duration in seconds of its videos, else the summed pixel count of its images, else 0. Paths are
+    relative to ``media_root``. Raises ``ValueError`` naming the record and the file that cannot be read."""
+    from onethinker.data.media import MediaError, probe_image, probe_video
+    from onethinker.data.messages import resolve_media
+
+    out = []
+    for i, record in enumerate(records):
+        images, videos = _media_list(_get(record, "images")), _media_list(_get(record, "videos"))
+        total = 0.0
+        for path in videos or images:
+            full = resolve_media(path, media_root)
+            try:
+                if videos:
+                    total += probe_video(full).duration
+                else:
+                    width, height = probe_image(full)
+                    total += float(width * height)
+            except (MediaError, OSError) as exc:
+                raise ValueError(f"record {i}: {'videos' if videos else 'images'}: cannot read {full}: {exc}") from None
+        out.append(total)
+    return out
+
+
+def write_swapped_benchmark(bench: str | Path, out: str | Path, seed: int = 0, *,
+                            match_length: bool = False, media_root: str | Path | None = None) -> MediaSwap:
+    """Read a benchmark file, swap its media (:func:`swap_media`; ``match_length``: partners of about the same
+    length, read by :func:`media_lengths` under ``media_root``) and write the copies as JSONL to ``out`` (same
+    order, so line ``k`` of ``out`` is line ``k`` of the benchmark's records)."""
     from onethinker.data import read_records
 
     records = [record for _, record in read_records(bench)]
-    swap = swap_media(records, seed=seed)
+    lengths = media_lengths(records, media_root) if match_length else None
+    swap = swap_media(records, seed=seed, lengths=lengths)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -388,12 +433,15 @@ def print_blind_table(rows: Sequence[BlindRow], console=None, *, title: str = "b
     console.print(table)
 
 
-def blind_paths(out: Path) -> tuple[Path, Path, Path]:
+def blind_paths(out: Path, match: str = "any") -> tuple[Path, Path, Path]:
     """Where ``eval run --blind`` writes, beside the predictions ``X.jsonl``: the swapped benchmark
-    ``X.blind-bench.jsonl``, its predictions ``X.blind.jsonl`` and the table ``X.blind.json``."""
+    ``X.blind-bench.jsonl``, its predictions ``X.blind.jsonl`` and the table ``X.blind.json``; with
+    ``--blind-match length``, ``X.blind-length-bench.jsonl``, ``X.blind-length.jsonl`` and
+    ``X.blind-length.json`` (another swap, so its resumable predictions live apart)."""
     stem = out.name[: -len(out.suffix)] if out.suffix else out.name
-    return (out.with_name(stem + ".blind-bench.jsonl"), out.with_name(stem + ".blind.jsonl"),
-            out.with_name(stem + ".blind.json"))
+    name = "blind" if match == "any" else f"blind-{match}"
+    return (out.with_name(f"{stem}.{name}-bench.jsonl"), out.with_name(f"{stem}.{name}.jsonl"),
+            out.with_name(f"{stem}.{name}.json"))
 
 
 def write_blind_json(rows: Sequence[BlindRow], path: Path, *, unpaired: int = 0, note: str = "") -> None:

@@ -14,6 +14,9 @@ _BLIND_PRED_HELP = ("Predictions of the same benchmark with media swapped (eval 
                     "per task with right vs swapped media and write PRED.blind.json.")
 _BLIND_HELP = ("Blind control: answer the benchmark again with each record's media swapped for another record's "
                "of the same task; print and write accuracy per task with right vs swapped media.")
+_BLIND_MATCH_HELP = ("Swap partners for --blind: any (any record of the task) or length (a record of the task whose "
+                     "media are about as long: video seconds, image pixels), so that reading only a video's "
+                     "length does not count as looking.")
 _CONSTANT_HELP = ("Constant-answer baseline: score, per task, the best single answer from the benchmark's own "
                   "ground truths (chosen without the record it answers) beside the model; print and write "
                   "PRED.constant.json.")
@@ -161,6 +164,7 @@ def run_command(
     sam2_model: str = typer.Option(None, "--sam2-model", "--sam2-checkpoint", help=_SAM2_HELP),
     blind: bool = typer.Option(False, "--blind", help=_BLIND_HELP),
     blind_seed: int = typer.Option(0, "--blind-seed", help="Seed of the media swap (--blind)."),
+    blind_match: str = typer.Option("any", "--blind-match", help=_BLIND_MATCH_HELP),
     constant: bool = typer.Option(False, "--constant", help=_CONSTANT_HELP),
 ) -> None:
     """Answer a benchmark with a model (resumable), then score it and write a report beside the paper's figures."""
@@ -174,6 +178,8 @@ def run_command(
     console = Console()
     if not bench.is_file():
         _fail(console, f"benchmark file {bench} does not exist")
+    if blind_match not in ("any", "length"):
+        _fail(console, f"--blind-match must be 'any' or 'length', got {blind_match!r}")
     out = out or bench.with_name(bench.stem + ".pred.jsonl")
     report = report or out.with_suffix(".md")
     metrics_out = metrics_out or out.with_suffix(".metrics.json")
@@ -201,9 +207,11 @@ def run_command(
         if blind:  # the same records again, each with another record's media of its task
             from onethinker.eval.blind import blind_paths, write_swapped_benchmark
 
-            swapped_bench, blind_out, blind_json = blind_paths(out)
-            swap = write_swapped_benchmark(bench, swapped_bench, seed=blind_seed)
-            console.print(f"blind control: answering {swapped_bench.name} (media swapped within each task)")
+            swapped_bench, blind_out, blind_json = blind_paths(out, blind_match)
+            swap = write_swapped_benchmark(bench, swapped_bench, seed=blind_seed, match_length=blind_match == "length",
+                                           media_root=media_root)
+            console.print(f"blind control: answering {swapped_bench.name} (media swapped within each task"
+                          f"{', partners of about the same length' if blind_match == 'length' else ''})")
             blind_summary = run_benchmark(swapped_bench, blind_out, backend, media_root, limit=limit,
                                           model_label=model)
             summary.failures += blind_summary.failures
