@@ -146,6 +146,10 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
         with pytest.raises(ValueError, match="kind must be"):
             helper.submit(answer, plan, tmp_path / "qs" / "rl" / "final", test_file, "sideways").result()
     assert again["blind"] == summary["blind"]["rl"] and max(seen) == 2 * plan.eval_size
+    # the length-matched pass reads every record's media length; with one record per task nobody has a
+    # partner, so every record keeps its own media and gets its right-media answer
+    ran = [json.loads(x) for x in (tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()]
+    assert answer(plan, tmp_path / "qs" / "rl" / "final", test_file, "matched") == [r["response"] for r in ran]
 
 
 @pytest.mark.parametrize(("cores", "helper"), [({0}, False), ({0, 1}, True)])
