@@ -81,6 +81,9 @@ class QuickstartPlan:
             11.7 groups, and RL gained +0.016 of held-out accuracy against +0.005 with 2.
         max_new_tokens: response budget in RL and evaluation.
         eval_temperature: 0 = greedy evaluation.
+        length_matched: also answer with the RL checkpoint once more, each record shown the media of a record of
+            its task of about the same length (video seconds, image pixels; :func:`answer`'s ``"matched"``), and
+            report that gap too: what the model reads beyond how long a video is.
         seed: seeds data, weights, sampling and the blind control's swap.
         threads: torch CPU threads (per process).
         helper: use both cores through two helper processes (:class:`Helper`): the warm-up, SFT and RL train
@@ -119,6 +122,7 @@ class QuickstartPlan:
     rl_max_tries: int = 3
     max_new_tokens: int = 200
     eval_temperature: float = 0.0
+    length_matched: bool = True
     seed: int = 0
     threads: int = 1
     helper: bool = True
@@ -454,15 +458,16 @@ def score_answers(records, texts: list[str]):
 
 
 def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, on_batch=None,
-             cache=None, helper: Helper | None = None) -> dict[str, Any]:
-    """Greedy answers on the held-out split, with the right media and with media swapped within each task.
+             cache=None, helper: Helper | None = None, matched: bool = False) -> dict[str, Any]:
+    """Greedy answers on the held-out split, with the right media and with media swapped within each task
+    (and with ``matched``, swapped with a record of about the same media length: :func:`answer`'s kinds).
 
-    ``cache`` (a :class:`~onethinker.models.encode.MediaCache`) keeps decoded media between the two passes
-    and between calls. With a ``helper``, the swapped pass runs in its process while this one answers with the
-    right media. ``on_batch(done)`` counts the records answered in both passes. Returns rewards per task,
+    ``cache`` (a :class:`~onethinker.models.encode.MediaCache`) keeps decoded media between the passes
+    and between calls. With a ``helper``, the swapped passes run in its processes while this one answers with
+    the right media. ``on_batch(done)`` counts the records answered in all passes. Returns rewards per task,
     benchmark metrics per task, accuracy per task (``accuracy``) and per record with the right media
     (``record_accuracy``, in the file's order, with each record's task in ``tasks``), the blind-control table
-    (:func:`onethinker.eval.blind.blind_table`) and the seconds it took.
+    (:func:`onethinker.eval.blind.blind_table`; with ``matched`` also ``blind_matched``) and the seconds it took.
     """
     from onethinker.data import read_records
     from onethinker.eval.blind import blind_table
@@ -470,7 +475,8 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
 
     t0 = time.perf_counter()
     records = [r for _, r in read_records(test_file)]
-    done = {"right": 0, "swapped": 0}
+    kinds = ["swapped", "matched"] if matched else ["swapped"]
+    done = dict.fromkeys(["right", *kinds], 0)
 
     def progress(kind: str):
         if on_batch is None:
@@ -478,15 +484,16 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
 
         def step(n: int) -> None:
             done[kind] = n
-            on_batch(done["right"] + done["swapped"])
+            on_batch(sum(done.values()))
         return step
 
-    pending = (helper.submit(answer, plan, model_dir, test_file, "swapped", on_batch=progress("swapped"))
-               if helper is not None else None)
+    pending = ({kind: helper.submit(answer, plan, model_dir, test_file, kind, on_batch=progress(kind))
+                for kind in kinds} if helper is not None else {})
     loaded = load_model(model_dir, device="cpu", trainable=False)
     answers = {"right": answer(plan, model_dir, test_file, "right", progress("right"), cache, loaded)}
-    answers["swapped"] = (pending.result() if pending is not None
-                          else answer(plan, model_dir, test_file, "swapped", progress("swapped"), cache, loaded))
+    for kind in kinds:
+        answers[kind] = (pending[kind].result() if kind in pending
+                         else answer(plan, model_dir, test_file, kind, progress(kind), cache, loaded))
     texts = answers["right"]
     scores, swapped_scores = (score_answers(records, responses) for responses in (texts, answers["swapped"]))
     per_task: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -501,6 +508,9 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
         row.update(response=text, reward={p: score[p] for p in REWARD_PARTS}, benchmark=rec.key,
                    swapped_response=blind_text)
         rows.append(row)
+    if matched:
+        for row, text in zip(rows, answers["matched"]):
+            row["matched_response"] = text
     out_file = plan.out / "eval" / f"{name}_predictions.jsonl"
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -509,9 +519,14 @@ def evaluate(plan: QuickstartPlan, model_dir: Path, test_file: Path, name: str, 
     accuracy = [s["accuracy"] for s in scores]
     tasks = [r.key for r in records]
     blind = blind_table(tasks, accuracy, [s["accuracy"] for s in swapped_scores])
-    return {"rewards": rewards, "metrics": metrics, "predictions": str(out_file),
-            "blind": [row.as_dict() for row in blind], "accuracy": _accuracy_table(records, accuracy),
-            "tasks": tasks, "record_accuracy": accuracy, "seconds": time.perf_counter() - t0}
+    result = {"rewards": rewards, "metrics": metrics, "predictions": str(out_file),
+              "blind": [row.as_dict() for row in blind], "accuracy": _accuracy_table(records, accuracy),
+              "tasks": tasks, "record_accuracy": accuracy}
+    if matched:
+        matched_accuracy = [s["accuracy"] for s in score_answers(records, answers["matched"])]
+        result["blind_matched"] = [row.as_dict() for row in blind_table(tasks, accuracy, matched_accuracy)]
+    result["seconds"] = time.perf_counter() - t0
+    return result
 
 
 def rl_minus_sft(sft: dict[str, Any], rl: dict[str, Any]) -> list[dict[str, Any]]:
@@ -696,14 +711,18 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         f"steps ({plan.rl_prompts} prompts x {plan.rl_n} rollouts, drawn evenly across tasks, groups filtered on "
         f"accuracy). Held-out: {plan.eval_size} records (split `{plan.eval_split}`), "
         f"{'greedy' if plan.eval_temperature <= 0 else f'temperature {plan.eval_temperature}'} decoding, "
-        "each answered twice: with its own media and with media swapped between records of its task.",
+        "each answered twice: with its own media and with media swapped between records of its task"
+        f"{' (the RL checkpoint a third time, with media of about the same length)' if 'blind_matched' in rl else ''}.",
         "",
         f"**Held-out accuracy (mean over tasks): {mean_sft['mean']:.3f} +- {mean_sft['se']:.3f} after SFT -> "
         f"{mean_rl['mean']:.3f} +- {mean_rl['se']:.3f} after RL: RL - SFT {overall['diff']:+.3f}, 95% CI "
         f"[{_num(overall['low'], sign=True)}, {_num(overall['high'], sign=True)}] (paired over the same "
         f"records).** "
         f"**Blind-control gap (right media minus swapped media): {gap_sft['gap']:+.3f} after SFT, "
-        f"{gap_rl['gap']:+.3f} after RL** (a model that looks at its media loses accuracy when they are swapped).",
+        f"{gap_rl['gap']:+.3f} after RL** (a model that looks at its media loses accuracy when they are swapped)"
+        + (f"; with media of about the same length (video seconds, image pixels) the RL gap is "
+           f"{overall_blind_row(rl['blind_matched'])['gap']:+.3f}: what the model reads beyond how long a video is."
+           if "blind_matched" in rl else "."),
         "",
         "## Held-out accuracy per task (mean +- standard error)",
         "",
@@ -711,13 +730,15 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         "docs/rewards.md), without format or structure. *constant*: one answer given to every record of the task, "
         "the held-out answer that scores best over the task's other records (chosen without the record it "
         "answers; `onethinker eval score --constant`, docs/eval.md); a model must beat it to have learned "
-        "the task at all.",
+        "the task at all. *gap RL, length-matched*: the gap when each record is shown the media of a record of its "
+        "task of about the same length (docs/eval.md, `--blind-match length`).",
         "",
         ("| task | n | SFT | RL | RL - SFT (95% CI) | constant | SFT swapped media | RL swapped media | gap SFT | "
-         "gap RL (95% CI) |"),
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+         "gap RL (95% CI) | gap RL, length-matched |"),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     constant = results.get("constant", {}).get("accuracy", {})
+    matched = {r["task"]: r for r in rl.get("blind_matched", [])}
     blind_sft = {r["task"]: r for r in sft["blind"]}
     blind_rl = {r["task"]: r for r in rl["blind"]}
     for task in [*sorted(t for t in acc_sft if t != ALL_TASKS), ALL_TASKS]:
@@ -729,7 +750,8 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
             f"{c['diff']:+.3f} [{_num(c['low'], sign=True)}, {_num(c['high'], sign=True)}] | "
             f"{_num(constant.get(task, {}).get('mean'))} | {_num(bs.get('swapped'))} | {_num(br.get('swapped'))} | "
             f"{_num(bs.get('gap'), sign=True)} | {_num(br.get('gap'), sign=True)} "
-            f"[{_num(br.get('low'), sign=True)}, {_num(br.get('high'), sign=True)}] |")
+            f"[{_num(br.get('low'), sign=True)}, {_num(br.get('high'), sign=True)}] | "
+            f"{_num(matched.get(task, {}).get('gap'), sign=True)} |")
     lines += [
         "",
         "## Held-out rewards per task: after SFT -> after RL",
@@ -873,8 +895,8 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
             dump_yaml(rl_cfg, plan.out / "configs" / "rl.yaml")
             cache = MediaCache(max_items=4 * plan.eval_size)  # both evaluations read the same files
 
-            def eval_bar(name: str):
-                task = stage(f"eval {name.upper()}", 2 * plan.eval_size)
+            def eval_bar(name: str, passes: int):
+                task = stage(f"eval {name.upper()}", passes * plan.eval_size)
                 return task, lambda done: bar.update(task, completed=done)
 
             def finish(name: str, task, result: dict[str, Any]) -> None:
@@ -896,10 +918,12 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
                 train_rl(rl_cfg, progress=lambda step, n, m: rl_progress(step, m))
             timings["RL"] = time.perf_counter() - t0
             # Each checkpoint's swapped-media pass runs in a worker while this process answers with the right media.
+            # The RL checkpoint also answers with media of about each record's own length (plan.length_matched).
             for name, model_dir in (("sft", sft_dir), ("rl", plan.out / "rl" / "final")):
-                eval_task, on_batch = eval_bar(name)
+                matched = plan.length_matched and name == "rl"
+                eval_task, on_batch = eval_bar(name, 3 if matched else 2)
                 finish(name, eval_task, evaluate(plan, model_dir, test_file, name, on_batch=on_batch, cache=cache,
-                                                 helper=helper))
+                                                 helper=helper, matched=matched))
     results["constant"] = constant_answers(test_file)
     timings["total"] = time.perf_counter() - start
     results["counts"] = _counts(test_file)
@@ -908,6 +932,7 @@ def run_quickstart(plan: QuickstartPlan, console=None) -> Path:
         {"sft": results["sft"]["rewards"], "rl": results["rl"]["rewards"],
          "accuracy": {k: results[k]["accuracy"] for k in ("sft", "rl")},
          "blind": {k: results[k]["blind"] for k in ("sft", "rl")},
+         "blind_matched": {k: results[k]["blind_matched"] for k in ("sft", "rl") if "blind_matched" in results[k]},
          "rl_minus_sft": results["rl_minus_sft"], "constant": results["constant"], "timings": timings,
          "versions": library_versions(),
          "plan": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(plan).items()}}, indent=1))

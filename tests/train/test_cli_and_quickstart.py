@@ -119,6 +119,15 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     assert "| RL - SFT (95% CI) | constant |" in text and "| multiple choice | 1 |" in text
     row = next(line for line in text.splitlines() if line.startswith("| multiple choice | 1 |"))
     assert row.split(" | ")[5] == "n/a"
+    # the RL checkpoint's length-matched pass (plan.length_matched): with one record per task every record keeps
+    # its own media, so it answers as with the right media and the gap is 0 on every task
+    matched = {r["task"]: r for r in summary["blind_matched"]["rl"]}
+    assert set(matched) == set(summary["accuracy"]["rl"]) and "sft" not in summary["blind_matched"]
+    assert all(r["gap"] == 0 for r in matched.values())
+    assert "| gap RL, length-matched |" in text and row.endswith("| +0.000 |")
+    assert "with media of about the same length (video seconds, image pixels) the RL gap is +0.000" in text
+    rl_rows = [json.loads(x) for x in (tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()]
+    assert [r["matched_response"] for r in rl_rows] == [r["response"] for r in rl_rows]
     predictions = [json.loads(x) for x in (tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()]
     assert all("swapped_response" in row for row in predictions)
     rl_yaml = (tmp_path / "qs" / "configs" / "rl.yaml").read_text()
