@@ -88,7 +88,8 @@ class QuickstartPlan:
         threads: torch CPU threads (per process).
         helper: use both cores through two helper processes (:class:`Helper`): the warm-up, SFT and RL train
             data-parallel in them (:func:`two_process_train`: half of every SFT batch, half of every RL step's
-            groups each), then one answers each checkpoint's swapped-media pass beside the right-media pass here.
+            groups each), then one answers each checkpoint's swapped-media pass beside the right-media pass here
+            (and the other the RL checkpoint's length-matched pass).
             The same updates (up to float summation order; RL's rollouts depend on which prompts share a
             generate batch) and answers in less time on two cores; ``False`` runs everything in one process.
         hidden_size, layers: tiny model text width and depth.
@@ -630,7 +631,7 @@ class Helper:
     the tiny model's operations are too small to split between threads, but two processes run side by side
     at almost full speed each. Two workers train the warm-up, SFT and RL data-parallel
     (:func:`two_process_train`); then one answers each checkpoint's swapped-media pass while this process
-    answers with the right media.
+    answers with the right media (and the other the RL checkpoint's length-matched pass).
 
     ``submit(fn, *args, on_batch=...)`` runs ``fn(*args, on_batch=...)`` there and returns a
     :class:`concurrent.futures.Future`; the helper's ``on_batch`` calls come back over a queue and are made
