@@ -84,16 +84,9 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
 def check(folder: Path, split: str, per_task: int, control: bool = False, matched: bool = False) -> dict:
     from onethinker.data import read_records
     from onethinker.data.synth import synthesize
-    from onethinker.eval.blind import ALL_TASKS, blind_table, paired_table
+    from onethinker.eval.blind import ALL_TASKS, paired_table
     from onethinker.eval.constant import constant_baseline, constant_table
-    from onethinker.quickstart import (
-        Helper,
-        QuickstartPlan,
-        answer,
-        evaluate,
-        rl_minus_sft,
-        score_answers,
-    )
+    from onethinker.quickstart import Helper, QuickstartPlan, evaluate, rl_minus_sft
     from onethinker.train.config import RLConfig, load_config
 
     cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
@@ -108,19 +101,15 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
     with Helper(plan.threads) as helper:  # a second process beside this one
         if control:  # the control trains there while this process answers with both checkpoints
             pending = helper.submit(control_accuracy, folder, plan, test / "data.jsonl")
-            results = {name: evaluate(plan, folder / name / "final", test / "data.jsonl", name)
+            results = {name: evaluate(plan, folder / name / "final", test / "data.jsonl", name,
+                                      matched=matched and name == "rl")
                        for name in ("rl", "sft")}
             control_acc = pending.result()
         else:
             pending = helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft")
-            results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl")}
+            # with ``matched``, the RL checkpoint also answers with media of about each record's own length
+            results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl", matched=matched)}
             results["sft"] = pending.result()
-        if matched:  # the RL checkpoint again, each record shown media of its task and about its own length
-            records = [r for _, r in read_records(test / "data.jsonl")]
-            texts = answer(plan, folder / "rl" / "final", test / "data.jsonl", "matched")
-            matched_rows = {row.task: row for row in blind_table(
-                results["rl"]["tasks"], results["rl"]["record_accuracy"],
-                [s["accuracy"] for s in score_answers(records, texts)])}
     rows = {}
     # the constant-answer baseline, paired with SFT record by record: a task SFT has learned beats it
     baseline = constant_baseline([r for _, r in read_records(test / "data.jsonl")])
@@ -136,8 +125,9 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
                       "rl_minus_sft_high": change[task]["high"], "constant": getattr(constant.get(task), "second", None),
                       "sft_minus_constant_low": getattr(constant.get(task), "low", None)}
     if matched:
+        matched_rows = {row["task"]: row for row in results["rl"]["blind_matched"]}
         for task, row in rows.items():
-            row.update(rl_matched=matched_rows[task].swapped, gap_matched=matched_rows[task].gap)
+            row.update(rl_matched=matched_rows[task]["swapped"], gap_matched=matched_rows[task]["gap"])
     if control:
         tasks_of = results["rl"]["tasks"]
         vs_control = {row.task: row.as_dict()
