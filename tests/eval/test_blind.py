@@ -22,6 +22,7 @@ from onethinker.eval.blind import (
     media_lengths,
     record_accuracy,
     swap_media,
+    write_swapped_benchmark,
 )
 
 from .conftest import StandInServer, reference_answers
@@ -264,6 +265,14 @@ def test_eval_run_blind_and_eval_score_blind_pred(bench, tmp_path):
     bad = runner.invoke(app, ["eval", "run", "--model", "http://127.0.0.1:9", "--bench", str(bench / "data.jsonl"),
                               "--blind", "--blind-match", "size"])
     assert bad.exit_code == 2 and "--blind-match must be" in " ".join(bad.output.split())
+    # a video that cannot be read is named with the benchmark's file, line and field
+    broken = tmp_path / "broken.jsonl"
+    rows = [r.model_dump(mode="json", exclude_none=True) for r in _records(bench)]
+    video = next(i for i, r in enumerate(rows) if r.get("videos"))
+    rows[video]["videos"] = ["media/missing.mp4"]
+    broken.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match=rf"{broken}:{video + 1}: videos: cannot read .*missing.mp4"):
+        write_swapped_benchmark(broken, tmp_path / "b.jsonl", match_length=True, media_root=bench)
 
 
 def test_score_blind_pred_names_a_bad_line(bench, tmp_path):

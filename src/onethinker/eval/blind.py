@@ -151,10 +151,12 @@ def swap_media(records: Sequence, seed: int = 0, *, lengths: Sequence[float] | N
     return MediaSwap(out, donors, unchanged, note)
 
 
-def media_lengths(records: Sequence, media_root: str | Path | None = None) -> list[float]:
+def media_lengths(records: Sequence, media_root: str | Path | None = None, *,
+                  where: Sequence[str] | None = None) -> list[float]:
     """How long each record's media are, for a length-matched swap (:func:`swap_media`'s ``lengths``): the
     summed duration in seconds of its videos, else the summed pixel count of its images, else 0. Paths are
-    relative to ``media_root``. Raises ``ValueError`` naming the record and the file that cannot be read."""
+    relative to ``media_root``. Raises ``ValueError`` naming the record (``where[i]``, such as ``FILE:LINE``;
+    by default ``record i``), the field and the file that cannot be read."""
     from onethinker.data.media import MediaError, probe_image, probe_video
     from onethinker.data.messages import resolve_media
 
@@ -171,7 +173,8 @@ def media_lengths(records: Sequence, media_root: str | Path | None = None) -> li
                     width, height = probe_image(full)
                     total += float(width * height)
             except (MediaError, OSError) as exc:
-                raise ValueError(f"record {i}: {'videos' if videos else 'images'}: cannot read {full}: {exc}") from None
+                label = where[i] if where is not None else f"record {i}"
+                raise ValueError(f"{label}: {'videos' if videos else 'images'}: cannot read {full}: {exc}") from None
         out.append(total)
     return out
 
@@ -183,8 +186,10 @@ def write_swapped_benchmark(bench: str | Path, out: str | Path, seed: int = 0, *
     order, so line ``k`` of ``out`` is line ``k`` of the benchmark's records)."""
     from onethinker.data import read_records
 
-    records = [record for _, record in read_records(bench)]
-    lengths = media_lengths(records, media_root) if match_length else None
+    numbered = list(read_records(bench))
+    records = [record for _, record in numbered]
+    lengths = (media_lengths(records, media_root, where=[f"{bench}:{line}" for line, _ in numbered])
+               if match_length else None)
     swap = swap_media(records, seed=seed, lengths=lengths)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
