@@ -171,6 +171,37 @@ def test_math_answers_evaluate_the_shown_expression(synth_records):
         assert int(record["answer"]) == eval(expression)  # noqa: S307 - digits and + - * only
 
 
+def _ink_box(path) -> tuple[int, int, int, int, int, int]:
+    """Bounding box of what is not background (x0, y0, x1, y1) and the image's width and height."""
+    from onethinker.data.synth import BACKGROUND
+
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    ink = np.abs(pixels - np.array(BACKGROUND)).max(axis=-1) > 60
+    ys, xs = np.nonzero(ink)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()), pixels.shape[1], pixels.shape[0]
+
+
+def test_text_is_large_and_centred_at_the_teaching_level_only(tmp_path):
+    # Reading a word is a lookup the tiny model learns when the word sits in one place at one size
+    # (docs/training.md); harder levels move it about and shrink it.
+    synthesize(tmp_path / "easy", 12 * 6, seed=2, difficulty=0.0)
+    synthesize(tmp_path / "hard", 12 * 6, seed=2, difficulty=0.5)
+    offsets = {}
+    for level in ("easy", "hard"):
+        records = [json.loads(x) for x in (tmp_path / level / "data.jsonl").read_text().splitlines()]
+        texts = of_task(records, "OCR") + of_task(records, "math")
+        assert len(texts) == 12
+        offsets[level] = []
+        for r in texts:
+            x0, y0, x1, y1, width, height = _ink_box(tmp_path / level / r["images"][0])
+            offsets[level].append(max(abs((x0 + x1) / 2 - width / 2), abs((y0 + y1) / 2 - height / 2)))
+            if level == "easy":
+                # letters a fifth of the image tall, or as wide as half the image where a long line is shrunk to fit
+                assert y1 - y0 >= 0.2 * height or x1 - x0 >= 0.5 * width, (r["problem_id"], x0, y0, x1, y1)
+    assert max(offsets["easy"]) <= 4, offsets["easy"]
+    assert max(offsets["hard"]) > 10, offsets["hard"]
+
+
 @pytest.mark.parametrize("bad", [{"n": -1}, {"difficulty": 1.5}])
 def test_bad_arguments_are_refused(tmp_path, bad):
     with pytest.raises(ValueError):

@@ -350,7 +350,8 @@ def _text_image(ctx: _Context, text: str, width: int, height: int):
     from PIL import ImageDraw
 
     placer = _Placer(ctx.rng, width, height, ctx.difficulty)
-    font_size = int(height * (0.22 - 0.08 * ctx.difficulty))
+    teaching = ctx.difficulty <= 0  # the easiest level: large text in the middle of the image
+    font_size = int(height * (0.40 if teaching else 0.22 - 0.08 * ctx.difficulty))
     font = _font(font_size)
     image = _render([], width, height)
     draw = ImageDraw.Draw(image)
@@ -361,6 +362,8 @@ def _text_image(ctx: _Context, text: str, width: int, height: int):
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     x = ctx.rng.uniform(4, max(5, width - (right - left) - 4)) - left
     y = ctx.rng.uniform(4, max(5, height - (bottom - top) - 4)) - top
+    if teaching:  # the draws above are made either way, so later records' streams do not move
+        x, y = (width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top
     # distractor shapes stay clear of the text band
     placer.placed.append(((x + left + x + right) / 2, (y + top + y + bottom) / 2, (right - left) / 2 + 4))
     shapes = [placer.place(ctx.kind(), ctx.colors(1)[0], size=placer.size() * 0.6)
