@@ -38,8 +38,8 @@ class QuickstartPlan:
             right media and with media swapped between records of a task (the blind control).
         eval_split: name of the held-out split (an independent random stream; ``train`` is refused).
         difficulty: shapes-world difficulty in [0, 1] (distractors, object size, motion, text length); 0 (no
-            distractor in a still image, every colour or shape as a multiple-choice option in a fixed order)
-            is the easiest level (see docs/training.md).
+            distractor in a still image, every colour or shape as a multiple-choice option in a fixed order,
+            large centred text) is the easiest level (see docs/training.md).
         perception_tasks, perception_size, perception_steps: the perception warm-up before SFT:
             ``perception_steps`` steps of ``sft_batch * 2`` records of ``perception_tasks`` (``perception_size``
             of them, their own random stream; the bare question as the prompt), so the model learns to read

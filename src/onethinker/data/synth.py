@@ -677,8 +677,8 @@ def synthesize(
     ``difficulty`` in [0, 1]: more distractor shapes, smaller objects, faster motion, shorter visible spans,
     longer arithmetic and text. 0 is a teaching level: a still image shows no distractor (the describe task
     one object, counting only shapes of the counted kind) and multiple choice offers every colour or every
-    shape in a fixed order, so each answer follows from the pixels without looking options up; videos keep
-    one moving distractor. ``split`` names an independent random stream (``"train"``, ``"test"``, ...).
+    shape in a fixed order, so each answer follows from the pixels without looking options up; text is large
+    and centred; videos keep one moving distractor. ``split`` names an independent random stream (``"train"``, ``"test"``, ...).
     ``progress`` is called with 1 after each record. ``tasks`` restricts the corpus to some task keys
     (default: every registered task with a generator, built-in or a user's).
     """
