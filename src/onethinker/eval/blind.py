@@ -409,8 +409,10 @@ def compare_predictions(pred: str | Path, blind_pred: str | Path) -> tuple[list[
 
 
 # --------------------------------------------------------------------------------------------- output
-def _fmt(value: float, digits: int = 3) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+def _fmt(value: float | None, digits: int = 3, *, sign: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 def blind_markdown(rows: Sequence[BlindRow], *, title: str = "Blind control (media swapped within a task)") -> str:

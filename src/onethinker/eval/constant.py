@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from onethinker.eval.blind import ALL_TASKS, PairedRow, _get, paired_table
+from onethinker.eval.blind import ALL_TASKS, PairedRow, _fmt, _get, paired_table
 
 __all__ = ["ConstantBaseline", "ConstantRow", "compare_constant", "constant_baseline", "constant_markdown",
            "constant_table", "print_constant_table", "write_constant_json"]
@@ -69,7 +69,7 @@ class ConstantBaseline:
 
 
 def constant_baseline(records: Sequence, *, max_candidates: int = DEFAULT_MAX_CANDIDATES,
-                      seed: int = 0) -> ConstantBaseline:
+                      seed: int = 0, where: Sequence[str] | None = None) -> ConstantBaseline:
     """Each record's accuracy under the best constant answer of its task, chosen without that record.
 
     Args:
@@ -79,9 +79,10 @@ def constant_baseline(records: Sequence, *, max_candidates: int = DEFAULT_MAX_CA
             has more); the work grows as candidates x records.
         seed: seeds that sample; with fewer distinct answers than ``max_candidates`` the result does not
             depend on it.
+        where: how an error names each record (such as ``FILE:LINE``); by default ``record i``.
 
     Raises:
-        ValueError: a record has no ground truth (the message gives its index and field), or
+        ValueError: a record has no ground truth (the message names the record and the field), or
             ``max_candidates`` is below 1.
         onethinker.tasks.UnknownTaskError: a record names a task the registry does not know.
     """
@@ -98,7 +99,8 @@ def constant_baseline(records: Sequence, *, max_candidates: int = DEFAULT_MAX_CA
     for i, record in enumerate(records):
         truth = _truth(record)
         if truth is None:
-            raise ValueError(f"record {i}: answer: the ground-truth answer is missing")
+            label = where[i] if where is not None else f"record {i}"
+            raise ValueError(f"{label}: answer: the ground-truth answer is missing")
         tasks.append(task_key(_get(record, "problem_type"), _get(record, "data_type")))
         truths.append(str(truth))
     by_task: dict[str, list[int]] = defaultdict(list)
@@ -166,17 +168,9 @@ def compare_constant(pred: str | Path, *, max_candidates: int = DEFAULT_MAX_CAND
     from onethinker.eval.blind import _read_rows, record_accuracy
 
     rows = _read_rows(pred)
-    for row in rows:
-        if _truth(row) is None:
-            raise ValueError(f"{pred}:{row.get('_line', '?')}: answer: the ground-truth answer is missing")
-    baseline = constant_baseline(rows, max_candidates=max_candidates, seed=seed)
+    baseline = constant_baseline(rows, max_candidates=max_candidates, seed=seed,
+                                 where=[f"{pred}:{row['_line']}" for row in rows])
     return constant_table(baseline, record_accuracy(rows)), baseline
-
-
-def _fmt(value: float, sign: bool = False) -> str:
-    if value is None or math.isnan(value):
-        return "n/a"
-    return f"{value:+.3f}" if sign else f"{value:.3f}"
 
 
 def _short(text: str, width: int = 32) -> str:
@@ -191,8 +185,8 @@ def constant_markdown(rows: Sequence[ConstantRow], answers: Mapping[str, str] | 
              "| --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for r in rows:
         shown = "" if r.task == ALL_TASKS or not answers else f"`{_short(answers.get(r.task, ''))}`"
-        lines.append(f"| {r.task} | {r.n} | {_fmt(r.first)} | {_fmt(r.second)} | {_fmt(r.diff, True)} | "
-                     f"[{_fmt(r.low, True)}, {_fmt(r.high, True)}] | {shown} |")
+        lines.append(f"| {r.task} | {r.n} | {_fmt(r.first)} | {_fmt(r.second)} | {_fmt(r.diff, sign=True)} | "
+                     f"[{_fmt(r.low, sign=True)}, {_fmt(r.high, sign=True)}] | {shown} |")
     return "\n".join(lines) + "\n"
 
 
@@ -208,8 +202,8 @@ def print_constant_table(rows: Sequence[ConstantRow], answers: Mapping[str, str]
         table.add_column(name, justify="left" if name in ("task", "constant answer") else "right")
     for r in rows:
         shown = "" if r.task == ALL_TASKS or not answers else _short(answers.get(r.task, ""))
-        table.add_row(r.task, str(r.n), _fmt(r.first), _fmt(r.second), _fmt(r.diff, True),
-                      f"[{_fmt(r.low, True)}, {_fmt(r.high, True)}]", shown)
+        table.add_row(r.task, str(r.n), _fmt(r.first), _fmt(r.second), _fmt(r.diff, sign=True),
+                      f"[{_fmt(r.low, sign=True)}, {_fmt(r.high, sign=True)}]", shown)
     console.print(table)
 
 
