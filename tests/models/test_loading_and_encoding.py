@@ -13,7 +13,14 @@ from onethinker.models.encode import (
     prepare_messages,
     select_rows,
 )
-from onethinker.models.generate import generate_ids, generate_responses, generation_config
+from onethinker.models.generate import (
+    _pick,
+    decode_ids,
+    generate_ids,
+    generate_responses,
+    generation_config,
+    supports_decode,
+)
 from onethinker.train.forward import token_logprobs
 
 SMALL = MediaSettings(image_max_pixels=16 * 32 * 32, video_max_pixels=4 * 32 * 32, video_max_frames=8)
@@ -119,6 +126,111 @@ def test_generated_responses_stop_after_eos(loaded, two_prompts):
         assert eos not in r[:-1]
         assert len(r) == 30 or r[-1] == eos
     assert any(len(r) < 30 for r in responses)
+
+
+def _generate(model, processor, batch, config):
+    """Hugging Face ``generate``'s rows, cut after their first EOS (what ``generate_ids`` did before
+    ``decode_ids``)."""
+    eos = set(config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])
+    with torch.no_grad():
+        out = model.generate(**batch, generation_config=config)
+    rows = out[:, batch["input_ids"].shape[1]:].tolist()
+    return [row[: next((i + 1 for i, t in enumerate(row) if t in eos), len(row))] for row in rows]
+
+
+def _four_prompts(processor, two_prompts):
+    text = [prepare_messages(processor, [{"role": "user", "content": [{"type": "text", "text": t}]}])
+            for t in ("How many circles?", "Read the text in the picture, please.")]
+    return collate_prompts(processor, [*two_prompts, *text])  # image, video, text-only, left-padded
+
+
+@pytest.fixture(scope="module")
+def scrambled(loaded):
+    """The tiny model with large random weights: its greedy answers vary from token to token and from prompt
+    to prompt (the small init repeats one token), so a comparison of two decoders means something."""
+    import copy
+
+    model, processor = loaded
+    model = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for weight in model.parameters():
+            if weight.dim() > 1:
+                weight.copy_(torch.randn(weight.shape, generator=generator) * 0.3)
+    return model, processor
+
+
+def test_our_decoding_gives_generates_greedy_answers_as_rows_finish(scrambled, two_prompts):
+    """Rows leave the batch at their EOS and the others decode on: every row's greedy answer is still the
+    one Hugging Face ``generate`` gives, over image, video and text-only prompts."""
+    model, processor = scrambled
+    assert supports_decode(model)
+    batch = _four_prompts(processor, two_prompts)
+    config = generation_config(model, processor, max_new_tokens=24)
+    full = _generate(model, processor, batch, config)
+    assert all(len(row) == 24 for row in full) and len({tuple(row) for row in full}) == 4
+    assert decode_ids(model, batch, config) == full
+    # Tokens the rows emit count as EOS too, so the rows end at different steps.
+    config.eos_token_id = sorted({full[0][3], full[1][9], full[2][15], processor.tokenizer.eos_token_id})
+    expected = _generate(model, processor, batch, config)
+    lengths = [len(row) for row in expected]
+    assert len(set(lengths)) >= 3 and min(lengths) <= 4 and max(lengths) >= 12, lengths
+    assert decode_ids(model, batch, config) == expected
+    assert generate_ids(model, processor, batch, config) == expected
+
+
+def test_our_sampling_is_the_distribution_the_reforward_scores(loaded, two_prompts):
+    """Sampled rows come out prompt-major, each prompt encoded once for its n rows; the log-probabilities the
+    loop sampled from (suppressed tokens banned, temperature applied) are what the re-forward computes, and
+    its first step's distribution is ``generate``'s."""
+    model, processor = loaded
+    batch = collate_prompts(processor, list(two_prompts))
+    config = generation_config(model, processor, max_new_tokens=10, temperature=0.7, num_return_sequences=3)
+    scores: list = []
+    torch.manual_seed(0)
+    responses = decode_ids(model, batch, config, scores=scores)
+    assert len(responses) == 6 and all(len(r) == 10 for r in responses)
+    assert len({tuple(r) for r in responses}) > 2  # sampled, not one answer repeated
+    rows = select_rows(batch, [0, 0, 0, 1, 1, 1], [(1, 0), (0, 1)])
+    full = append_responses(rows, responses, processor.tokenizer.pad_token_id)
+    with torch.no_grad():
+        recomputed, _ = token_logprobs(model, full, temperature=0.7,
+                                       suppress_tokens=config.suppress_tokens)
+    seq = torch.tensor(responses)
+    sampled = torch.stack(scores, 1).gather(-1, seq.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(recomputed, sampled, atol=1e-4)
+    assert torch.isinf(scores[0][:, config.suppress_tokens]).all()
+    # Step one depends on the prompt alone: generate's processed scores give the same distribution.
+    config.return_dict_in_generate, config.output_scores = True, True
+    with torch.no_grad():
+        out = model.generate(**batch, generation_config=config)
+    assert torch.allclose(out.scores[0].float().log_softmax(-1), scores[0], atol=1e-5)
+    # Almost no temperature: each prompt's n rows are its greedy answer.
+    config = generation_config(model, processor, max_new_tokens=10, temperature=1e-4, num_return_sequences=3)
+    greedy = _generate(model, processor, batch, generation_config(model, processor, max_new_tokens=10))
+    assert decode_ids(model, batch, config) == [greedy[0]] * 3 + [greedy[1]] * 3
+
+
+def test_our_top_p_cut_is_huggingfaces(loaded):
+    from transformers import TopPLogitsWarper
+
+    model, processor = loaded
+    logits = torch.randn(5, 300, generator=torch.Generator().manual_seed(0)) * 3
+    for top_p in (0.3, 0.9):
+        config = generation_config(model, processor, max_new_tokens=4, temperature=0.8, top_p=top_p)
+        scores: list = []
+        _pick(logits.clone(), config, torch.tensor([], dtype=torch.long), scores, torch.arange(5), 5)
+        expected = TopPLogitsWarper(top_p)(None, logits / 0.8).log_softmax(-1)
+        assert torch.equal(torch.isinf(scores[0]), torch.isinf(expected))
+        assert torch.allclose(scores[0], expected, atol=1e-5)
+        assert 0 < int(torch.isfinite(scores[0]).sum(-1).min()) < 300
+
+
+def test_models_without_known_positions_use_generate():
+    class Other:
+        config = type("Config", (), {"model_type": "llava"})()
+
+    assert not supports_decode(Other())
 
 
 def test_append_responses_masks_only_response_tokens():

@@ -107,6 +107,7 @@ def test_reforward_logprobs_equal_the_sampling_distribution_with_suppressed_toke
     import torch
 
     from onethinker.models.encode import collate_prompts, prepare_prompt
+    from onethinker.models.generate import decode_ids
     from onethinker.train.forward import token_logprobs
 
     cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=1", "rollout.n=2",
@@ -122,12 +123,10 @@ def test_reforward_logprobs_equal_the_sampling_distribution_with_suppressed_toke
     records = [trainer.records[i] for i in (0, 6, 7)]  # image and video prompts
     prompts = [prepare_prompt(trainer.processor, r, trainer.media_root, media=trainer.media) for r in records]
     batch = collate_prompts(trainer.processor, prompts)
+    scores: list = []  # the log-probabilities the rollouts are drawn from (generate_ids' loop)
     torch.manual_seed(0)
-    with torch.no_grad():
-        out = model.generate(**{k: v for k, v in batch.items() if isinstance(v, torch.Tensor)},
-                             generation_config=gen, output_scores=True, return_dict_in_generate=True)
-    new = out.sequences[:, batch["input_ids"].shape[1]:].tolist()
-    responses = [row[: next((i + 1 for i, t in enumerate(row) if t in eos), len(row))] for row in new]
+    responses = decode_ids(model, {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}, gen,
+                           scores=scores)
     groups = [Group(j, rec, prompts[j], responses[2 * j : 2 * j + 2], ["", ""], [{}, {}])
               for j, rec in enumerate(records)]
     rows = trainer._rows(groups)
@@ -135,7 +134,7 @@ def test_reforward_logprobs_equal_the_sampling_distribution_with_suppressed_toke
     checked = 0
     for r, (gi, k) in enumerate(rows):
         for t, token in enumerate(groups[gi].response_ids[k]):
-            sampling = torch.log_softmax(out.scores[t][r].float(), dim=-1)  # generate's processed scores
+            sampling = scores[t][r]
             assert lp[r, t].item() == pytest.approx(sampling[token].item(), abs=2e-4)
             p = sampling.exp()
             expected_entropy = -(p * sampling.masked_fill(p == 0, 0.0)).sum()

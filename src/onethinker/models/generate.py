@@ -44,12 +44,16 @@ def generate_ids(model, processor, batch: dict, config) -> list[list[int]]:
     """Generate for a collated prompt batch; return each row's response ids, cut after its first EOS.
 
     With ``config.num_return_sequences = n`` rows come out prompt-major: prompt 0's n responses first.
+    Models whose positions :func:`decode_ids` knows how to continue (Qwen3-VL) decode there; others through
+    Hugging Face ``generate``. Both give the same greedy tokens and sample from the same distribution.
     """
     import torch
 
     eos = config.eos_token_id
     eos_set = set(eos if isinstance(eos, list) else [eos])
     model_inputs = {k: v.to(model.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    if supports_decode(model):
+        return decode_ids(model, model_inputs, config)
     with torch.inference_mode():  # a little faster than no_grad; the ids leave as Python lists
         out = model.generate(**model_inputs, generation_config=config)
     new = out[:, batch["input_ids"].shape[1]:].tolist()
@@ -58,6 +62,126 @@ def generate_ids(model, processor, batch: dict, config) -> list[list[int]]:
         cut = next((i + 1 for i, t in enumerate(row) if t in eos_set), len(row))
         responses.append(row[:cut])
     return responses
+
+
+_DECODE_TYPES = ("qwen3_vl", "qwen3_vl_moe")
+
+
+def supports_decode(model) -> bool:
+    """Whether :func:`decode_ids` can continue this model's positions: Qwen3-VL's multimodal RoPE, whose
+    decoding positions are the text position plus a per-row offset that ``get_rope_index`` returns."""
+    inner = getattr(model, "model", None)
+    return (getattr(model.config, "model_type", None) in _DECODE_TYPES
+            and callable(getattr(inner, "get_rope_index", None)))
+
+
+def _cache_kwarg(model) -> str:
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+
+
+def decode_ids(model, batch: dict, config, *, scores: list | None = None) -> list[list[int]]:
+    """Our own decoding loop for a collated batch (tensors on the model's device): what ``generate`` returns
+    through :func:`generate_ids`, in less time.
+
+    - Each prompt is encoded once (vision tower and prefill) and its cache repeated for its
+      ``config.num_return_sequences`` rows; ``generate`` encodes every row.
+    - A row leaves the batch at its EOS: the others decode on without it, while ``generate`` runs every row
+      until the longest answer ends.
+
+    Sampling follows the config as ``generate`` does: suppressed tokens get probability 0, then the logits are
+    divided by the temperature and cut to the nucleus ``top_p``, then one token is drawn from the global torch
+    generator (seed it for reproducible rollouts); ``do_sample=False`` takes the arg-max. ``scores``, when
+    given, receives per step a ``(rows, vocab)`` tensor of the processed log-probabilities, ``-inf`` on
+    banned tokens (rows that have finished are ``nan``), for tests that compare distributions.
+    """
+    import inspect
+
+    import torch
+
+    n = int(config.num_return_sequences or 1)
+    eos = config.eos_token_id
+    eos_ids = torch.tensor(sorted(eos if isinstance(eos, list) else [eos]), device=model.device)
+    banned = torch.tensor(sorted(config.suppress_tokens or []), dtype=torch.long, device=model.device)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    inner = model.model
+    rope_args = {"input_ids": ids, "mm_token_type_ids": batch.get("mm_token_type_ids"),
+                 "image_grid_thw": batch.get("image_grid_thw"), "video_grid_thw": batch.get("video_grid_thw"),
+                 "attention_mask": mask}
+    accepted = inspect.signature(inner.get_rope_index).parameters
+    positions, deltas = inner.get_rope_index(**{k: v for k, v in rope_args.items() if k in accepted})
+    text = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    last = text[:, -1:]  # each row's last text position; decoding continues from it
+    cache_key = _cache_kwarg(model)
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    max_new = int(config.max_new_tokens)
+    rows = ids.shape[0] * n
+    responses: list[list[int]] = [[] for _ in range(rows)]
+    with torch.inference_mode():
+        out = model(**batch, position_ids=positions, use_cache=True, logits_to_keep=1, **{cache_key: cache})
+        logits = out.logits[:, -1].float()
+        # Keep each row's key and value tensors (and its mask) as long as the whole answer, filled as it goes.
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], max_new)], 1)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+            deltas, last = deltas.repeat_interleave(n, 0), last.repeat_interleave(n, 0)
+        alive = torch.arange(rows, device=model.device)
+        width = ids.shape[1]
+        for step in range(max_new):
+            token = _pick(logits, config, banned, scores, alive, rows)
+            for row, t in zip(alive.tolist(), token.tolist(), strict=True):
+                responses[row].append(t)
+            if step == max_new - 1:
+                break
+            going = ~torch.isin(token, eos_ids)
+            if not bool(going.all()):
+                keep = going.nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    break
+                cache.batch_select_indices(keep)
+                alive, token, mask, deltas, last = alive[keep], token[keep], mask[keep], deltas[keep], last[keep]
+            last = last + 1
+            position = (last + deltas).unsqueeze(0).expand(3, -1, -1)
+            out = model(input_ids=token.unsqueeze(1), attention_mask=mask[:, : width + step + 1],
+                        position_ids=position, use_cache=True, **{cache_key: cache})
+            logits = out.logits[:, -1].float()
+    return responses
+
+
+def _pick(logits, config, banned, scores, alive, rows):
+    """One token per row from ``generate``'s processing order: suppress, temperature, top-p, draw."""
+    import torch
+
+    if banned.numel():
+        logits[:, banned] = float("-inf")
+    if not config.do_sample:
+        if scores is not None:
+            scores.append(_scatter_rows(logits.log_softmax(-1), alive, rows))
+        return logits.argmax(-1)
+    logits = logits / float(config.temperature)
+    top_p = config.top_p
+    if top_p is not None and top_p < 1.0:
+        ordered, order = logits.sort(-1)  # ascending, as Hugging Face's top-p warper cuts from below
+        dropped = ordered.softmax(-1).cumsum(-1) <= 1 - top_p
+        dropped[:, -1] = False  # the most likely token always stays
+        logits = logits.masked_fill(dropped.scatter(1, order, dropped), float("-inf"))
+    probs = logits.softmax(-1)
+    if scores is not None:
+        scores.append(_scatter_rows(logits.log_softmax(-1), alive, rows))
+    return torch.multinomial(probs, 1).squeeze(1)
+
+
+def _scatter_rows(values, alive, rows):
+    import torch
+
+    full = torch.full((rows, values.shape[1]), float("nan"), dtype=values.dtype, device=values.device)
+    full[alive] = values
+    return full
 
 
 def positions_by_task(records: Sequence) -> list[list[int]]:
