@@ -36,8 +36,8 @@ def main() -> None:
     import torch
 
     from onethinker.data import read_records
-    from onethinker.models import load_model
     from onethinker.models import generate as gen
+    from onethinker.models import load_model
     from onethinker.models.encode import collate_prompts, prepare_prompt
     from onethinker.quickstart import QuickstartPlan
     from onethinker.train.common import media_settings, quiet_transformers
@@ -87,9 +87,8 @@ def main() -> None:
             lengths[name] += [len(i) for i in ids]
     print(f"rollouts: {args.batches} batches of 6 prompts x {r.n} samples (temperature {r.temperature}, "
           f"{args.threads} thread(s))")
-    for name in totals:
-        print(f"  {name:>8}: {totals[name]:7.2f} s, mean answer {sum(lengths[name]) / len(lengths[name]):5.1f} "
-              f"tokens")
+    for name, seconds in totals.items():
+        print(f"  {name:>8}: {seconds:7.2f} s, mean answer {sum(lengths[name]) / len(lengths[name]):5.1f} tokens")
     print(f"  speed-up: {totals['generate'] / totals['ours']:.2f}x")
 
     greedy = gen.generation_config(model, processor, max_new_tokens=r.max_new_tokens)
@@ -104,8 +103,8 @@ def main() -> None:
         same += sum(a == b for a, b in zip(ids_gen, ids_ours, strict=True))
         count += len(records)
     print(f"evaluation: {count} records, greedy, one batch per task")
-    for name in totals:
-        print(f"  {name:>8}: {totals[name]:7.2f} s")
+    for name, seconds in totals.items():
+        print(f"  {name:>8}: {seconds:7.2f} s")
     print(f"  speed-up: {totals['generate'] / totals['ours']:.2f}x; identical answers: {same} of {count}")
 
 
