@@ -78,10 +78,11 @@ class QuickstartPlan:
             held-out accuracy on seeds 0-2, at 0.5 +0.009 on seed 0, and more steps at 0.5 did not add
             (docs/training.md).
         rl_max_tries: sampling rounds per RL step: groups that online filtering drops (every rollout right, or
-            every one wrong) are replaced by fresh prompts, at most ``rl_max_tries - 1`` times. A round costs
-            almost as much as the first (a batch decodes until its longest answer ends): on seed 0, 40 steps
-            with at most 2 rounds sampled 3.3 s per step and kept 10.9 groups of 12; with 3 rounds, 4.1 s and
-            11.7 groups, and RL gained +0.016 of held-out accuracy against +0.005 with 2.
+            every one wrong) are replaced by fresh prompts, at most ``rl_max_tries - 1`` times. Under
+            ``generate`` a round cost almost as much as the first (a batch decoded until its longest answer
+            ended): on seed 0, 40 steps with at most 2 rounds sampled 3.3 s per step and kept 10.9 groups of
+            12; with 3 rounds, 4.1 s and 11.7 groups, and RL gained +0.016 of held-out accuracy against +0.005
+            with 2.
         max_new_tokens: response budget in RL and evaluation.
         eval_temperature: 0 = greedy evaluation.
         length_matched: also answer with the RL checkpoint once more, each record shown the media of a record of

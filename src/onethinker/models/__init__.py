@@ -4,7 +4,8 @@
   checkpointing, a frozen vision tower and optional LoRA.
 - :func:`onethinker.models.tiny.build_tiny`: a random-init tiny Qwen3-VL with a locally trained tokenizer.
 - :mod:`onethinker.models.encode`: corpus records -> processor inputs (images, videos, ``mm_token_type_ids``).
-- :func:`onethinker.models.generate.generate_responses`: batched HF generate over records.
+- :func:`onethinker.models.generate.generate_responses`: batched generation over records (our decoding loop
+  for Qwen3-VL, :func:`~onethinker.models.generate.decode_ids`; Hugging Face ``generate`` for other models).
 
 Heavy libraries are imported inside functions.
 """

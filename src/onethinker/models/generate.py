@@ -187,9 +187,10 @@ def _scatter_rows(values, alive, rows):
 def positions_by_task(records: Sequence) -> list[list[int]]:
     """Positions of ``records`` grouped by task key (``record.key``), tasks in order of first appearance.
 
-    A batch decodes until its longest answer ends, and one task's answers are alike in length: callers batch
-    within these groups, so a few long answers (tracking boxes) do not hold up every batch. Records without a
-    ``key`` (plain mappings) form one group.
+    One task's prompts and answers are alike in length: callers batch within these groups, so little padding
+    is encoded and, under ``generate`` (which decodes a batch until its longest answer ends), a few long
+    answers (tracking boxes) do not hold up every batch. Records without a ``key`` (plain mappings) form one
+    group.
     """
     groups: dict[str, list[int]] = {}
     for position, record in enumerate(records):
