@@ -226,6 +226,22 @@ def test_our_top_p_cut_is_huggingfaces(loaded):
         assert 0 < int(torch.isfinite(scores[0]).sum(-1).min()) < 300
 
 
+def test_a_lora_model_decodes_in_our_loop_through_its_adapters(tiny_dir, two_prompts):
+    pytest.importorskip("peft")
+    model, processor = load_model(tiny_dir, lora={"r": 4, "alpha": 8})
+    with torch.no_grad():  # adapters that change the answers (LoRA's B starts at zero)
+        for name, weight in model.named_parameters():
+            if "lora_B" in name:
+                weight.copy_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(1)) * 0.5)
+    assert supports_decode(model)
+    batch = collate_prompts(processor, list(two_prompts))
+    config = generation_config(model, processor, max_new_tokens=12)
+    expected = _generate(model, processor, batch, config)
+    with model.disable_adapter():
+        assert _generate(model, processor, batch, config) != expected
+    assert decode_ids(model, batch, config) == expected
+
+
 def test_models_without_known_positions_use_generate():
     class Other:
         config = type("Config", (), {"model_type": "llava"})()

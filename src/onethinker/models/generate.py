@@ -67,18 +67,23 @@ def generate_ids(model, processor, batch: dict, config) -> list[list[int]]:
 _DECODE_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
+def _base(model):
+    """The transformers model under a PEFT wrapper (LoRA), or the model itself."""
+    return model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+
+
 def supports_decode(model) -> bool:
     """Whether :func:`decode_ids` can continue this model's positions: Qwen3-VL's multimodal RoPE, whose
     decoding positions are the text position plus a per-row offset that ``get_rope_index`` returns."""
-    inner = getattr(model, "model", None)
-    return (getattr(model.config, "model_type", None) in _DECODE_TYPES
-            and callable(getattr(inner, "get_rope_index", None)))
+    base = _base(model)
+    return (getattr(base.config, "model_type", None) in _DECODE_TYPES
+            and callable(getattr(getattr(base, "model", None), "get_rope_index", None)))
 
 
 def _cache_kwarg(model) -> str:
     import inspect
 
-    params = inspect.signature(model.forward).parameters
+    params = inspect.signature(_base(model).forward).parameters
     return "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
 
 
@@ -106,7 +111,7 @@ def decode_ids(model, batch: dict, config, *, scores: list | None = None) -> lis
     eos_ids = torch.tensor(sorted(eos if isinstance(eos, list) else [eos]), device=model.device)
     banned = torch.tensor(sorted(config.suppress_tokens or []), dtype=torch.long, device=model.device)
     ids, mask = batch["input_ids"], batch["attention_mask"]
-    inner = model.model
+    inner = _base(model).model
     rope_args = {"input_ids": ids, "mm_token_type_ids": batch.get("mm_token_type_ids"),
                  "image_grid_thw": batch.get("image_grid_thw"), "video_grid_thw": batch.get("video_grid_thw"),
                  "attention_mask": mask}
@@ -117,7 +122,7 @@ def decode_ids(model, batch: dict, config, *, scores: list | None = None) -> lis
     cache_key = _cache_kwarg(model)
     from transformers import DynamicCache
 
-    cache = DynamicCache(config=model.config)
+    cache = DynamicCache(config=_base(model).config)
     max_new = int(config.max_new_tokens)
     rows = ids.shape[0] * n
     responses: list[list[int]] = [[] for _ in range(rows)]
