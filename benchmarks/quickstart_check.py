@@ -2,6 +2,7 @@
 
     onethinker quickstart --out runs/qs0 --seed 0
     python benchmarks/quickstart_check.py runs/qs0 [runs/qs1 ...] [--split check] [--per-task 100] [--control]
+        [--matched] [--rl-repeats K]
 
 For each quickstart folder: synthesise ``--per-task`` records per task of a fresh shapes-world split (same seed
 and difficulty as the run, another random stream), answer them greedily with the SFT and the RL checkpoints,
@@ -25,8 +26,16 @@ per task its accuracy and RL - control (paired): what RL learned from the reward
 noise alone does to the SFT checkpoint (control - SFT). It runs in a second process while the SFT and RL
 checkpoints are answered, about 4 minutes per folder on 2 cores.
 
+``--rl-repeats K`` also trains the run's RL ``K`` more times from its SFT checkpoint, the same config with
+``trainer.seed`` = the run's seed + 1000 j (j = 1..K: other prompts, other rollouts), in ``FOLDER/rl_repeat<j>``
+(reused when its ``final`` exists), and reports each repeat's RL - SFT with its paired interval and the spread
+(standard deviation) of RL - SFT over the run's own RL and its repeats: how far one RL run of the recipe moves
+from the next, which a seed's single RL - SFT cannot show. The repeats train one process each, half in the
+helper process and half here after the checkpoints are answered, about 5 minutes per repeat on 2 cores.
+
 With several folders (one quickstart per seed) it ends with their pooled RL - SFT (and RL - control), the mean
-over runs with a 95% interval from the runs' paired standard errors, and how many runs pass each bar.
+over runs with a 95% interval from the runs' paired standard errors, and how many runs pass each bar; with
+``--rl-repeats``, also the spread pooled within folders (:func:`spread`).
 
 Writes ``FOLDER/check_<split>.json``.
 """
@@ -60,9 +69,10 @@ def run_media(cfg) -> dict:
     return {name: getattr(cfg.data, name) for name in QuickstartPlan(out=Path()).media}
 
 
-def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list[float]:
-    """Train (or reuse) the no-information control of ``folder``'s RL run, answer ``test_file`` greedily with
-    the right media; returns each record's accuracy in the file's order (``on_batch``: as :func:`answer`'s)."""
+def variant_accuracy(folder: Path, plan, test_file: Path, name: str, sets: list[str], on_batch=None) -> list[float]:
+    """Train (or reuse) a variant of ``folder``'s RL run in ``folder / name`` (its own RL config with ``sets``,
+    from its SFT checkpoint, one process), answer ``test_file`` greedily with the right media; returns each
+    record's accuracy in the file's order (``on_batch``: as :func:`answer`'s)."""
     from onethinker.data import read_records
     from onethinker.quickstart import answer, score_answers
     from onethinker.train.common import quiet_transformers
@@ -70,18 +80,30 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
     from onethinker.train.rl import train_rl
 
     quiet_transformers()
-    final = folder / "control_rl" / "final"
+    final = folder / name / "final"
     if not (final / "config.json").is_file():
         cfg = load_config(RLConfig, folder / "configs" / "rl.yaml",
-                          [f"trainer.output_dir={folder / 'control_rl'}", "algorithm.shuffle_advantages=true",
-                           "trainer.tensorboard=false"])
+                          [f"trainer.output_dir={folder / name}", "trainer.tensorboard=false", *sets])
         final = train_rl(cfg)
     records = [r for _, r in read_records(test_file)]
     scores = score_answers(records, answer(plan, final, test_file, "right", on_batch))
     return [s["accuracy"] for s in scores]
 
 
-def check(folder: Path, split: str, per_task: int, control: bool = False, matched: bool = False) -> dict:
+def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list[float]:
+    """The no-information control of ``folder``'s RL run (advantages shuffled within groups), in
+    ``folder / "control_rl"``: :func:`variant_accuracy`."""
+    return variant_accuracy(folder, plan, test_file, "control_rl", ["algorithm.shuffle_advantages=true"], on_batch)
+
+
+def repeat_accuracy(folder: Path, plan, test_file: Path, j: int, seed: int) -> list[float]:
+    """Repeat ``j`` of ``folder``'s RL run (``trainer.seed = seed + 1000 j``), in ``folder / f"rl_repeat{j}"``:
+    :func:`variant_accuracy`."""
+    return variant_accuracy(folder, plan, test_file, f"rl_repeat{j}", [f"trainer.seed={seed + 1000 * j}"])
+
+
+def check(folder: Path, split: str, per_task: int, control: bool = False, matched: bool = False,
+          rl_repeats: int = 0) -> dict:
     from onethinker.data import read_records
     from onethinker.data.synth import synthesize
     from onethinker.eval.blind import ALL_TASKS, paired_table
@@ -98,18 +120,26 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
                           difficulty=summary.get("plan", {}).get("difficulty", QuickstartPlan.difficulty))
     test = synthesize(split_file(folder, split).parent, plan.eval_size, plan.seed, split=split,
                       difficulty=plan.difficulty)
+    repeats = range(1, rl_repeats + 1)
     with Helper(plan.threads) as helper:  # a second process beside this one
         if control:  # the control trains there while this process answers with both checkpoints
             pending = helper.submit(control_accuracy, folder, plan, test / "data.jsonl")
+            queued = {j: helper.submit(repeat_accuracy, folder, plan, test / "data.jsonl", j, cfg.trainer.seed)
+                      for j in repeats if j % 2}
             results = {name: evaluate(plan, folder / name / "final", test / "data.jsonl", name,
                                       matched=matched and name == "rl")
                        for name in ("rl", "sft")}
             control_acc = pending.result()
         else:
             pending = helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft")
+            queued = {j: helper.submit(repeat_accuracy, folder, plan, test / "data.jsonl", j, cfg.trainer.seed)
+                      for j in repeats if j % 2}
             # with ``matched``, the RL checkpoint also answers with media of about each record's own length
             results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl", matched=matched)}
             results["sft"] = pending.result()
+        repeat_acc = {j: repeat_accuracy(folder, plan, test / "data.jsonl", j, cfg.trainer.seed)
+                      for j in repeats if not j % 2}
+        repeat_acc.update({j: job.result() for j, job in queued.items()})
     rows = {}
     # the constant-answer baseline, paired with SFT record by record: a task SFT has learned beats it
     baseline = constant_baseline([r for _, r in read_records(test / "data.jsonl")])
@@ -156,7 +186,19 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
     if control:
         verdict["rl_minus_control"] = rows[ALL_TASKS]["rl_minus_control"]
         verdict["control_minus_sft"] = rows[ALL_TASKS]["control_minus_sft"]
-    out = {"folder": str(folder), "split": split, "rows": rows, "verdict": verdict}
+    out = {"folder": str(folder), "seed": cfg.trainer.seed, "split": split, "rows": rows, "verdict": verdict}
+    if rl_repeats:
+        tasks_of = results["rl"]["tasks"]
+        out["repeats"] = []
+        for j in repeats:
+            table = {row.task: row.as_dict()
+                     for row in paired_table(tasks_of, repeat_acc[j], results["sft"]["record_accuracy"])}
+            worse = sum(table[t]["diff"] < -0.02 for t in tasks)
+            mean = table[ALL_TASKS]
+            out["repeats"].append({"run": f"rl_repeat{j}", "seed": cfg.trainer.seed + 1000 * j,
+                                   "rl_minus_sft": mean["diff"], "se": mean["se"], "low": mean["low"],
+                                   "high": mean["high"], "tasks_worse_by_0.02": worse,
+                                   "rl_helps": mean["diff"] >= 0.02 and worse <= 3})
     (folder / f"check_{split}.json").write_text(json.dumps(out, indent=1))
     return out
 
@@ -193,6 +235,29 @@ def pool(results: list[dict], key: str) -> dict:
             "rl_helps": sum(bool(r["verdict"]["rl_helps"]) for r in results)}
 
 
+def spread(results: list[dict]) -> dict:
+    """How far one RL run's RL - SFT is from another's of the same recipe and SFT checkpoint. Per folder, the
+    values are its own RL's (``rows``) and its repeats' (``repeats``); their standard deviation is pooled over
+    folders by their degrees of freedom: ``sqrt(sum over folders of sum (v - folder mean)^2 / sum (n - 1))``
+    (``None`` without a folder of two values or more). Also every run's value, how many clear the issue's
+    bar (``rl_helps``) and how many runs there are."""
+    from onethinker.eval.blind import ALL_TASKS
+
+    squares, dof, runs, helps, values = 0.0, 0, 0, 0, {}
+    for r in results:
+        own = {"rl_minus_sft": r["rows"][ALL_TASKS]["rl_minus_sft"], "rl_helps": r["verdict"]["rl_helps"]}
+        group = [own, *r.get("repeats", [])]
+        vs = [g["rl_minus_sft"] for g in group]
+        values[r["folder"]] = vs
+        mean = sum(vs) / len(vs)
+        squares += sum((v - mean) ** 2 for v in vs)
+        dof += len(vs) - 1
+        runs += len(vs)
+        helps += sum(bool(g["rl_helps"]) for g in group)
+    return {"sd": (squares / dof) ** 0.5 if dof else None, "dof": dof, "runs": runs, "rl_helps": helps,
+            "values": values}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", type=Path, nargs="+")
@@ -203,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(video seconds, image pixels) and report that gap: what the model reads beyond length")
     parser.add_argument("--control", action="store_true",
                         help="also train and score the no-information control (advantages shuffled within groups)")
+    parser.add_argument("--rl-repeats", type=int, default=0, metavar="K",
+                        help="also train the run's RL K more times (trainer.seed + 1000 j) and report the spread")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from onethinker.train.common import quiet_transformers
@@ -210,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_transformers()
     results = []
     for folder in args.folders:
-        result = check(folder, args.split, args.per_task, args.control, args.matched)
+        result = check(folder, args.split, args.per_task, args.control, args.matched, args.rl_repeats)
         results.append(result)
         print(f"\n## {folder} (split `{args.split}`)\n")
         print("| task | n | SFT | RL | RL - SFT (95% CI, paired) | constant | RL swapped media | gap (right - swapped) |")
@@ -247,6 +314,16 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['control_minus_sft']:+.3f} | {r['rl_minus_control']:+.3f} [{low}, {high}] |")
             print(f"\nRL - control {v['rl_minus_control']:+.3f} (what the reward taught); control - SFT "
                   f"{v['control_minus_sft']:+.3f} (what the update noise alone did)")
+        if args.rl_repeats:
+            print("\n| RL run | trainer.seed | RL - SFT (95% CI, paired) | tasks worse by > 0.02 | RL helps |")
+            print("| --- | ---: | ---: | ---: | --- |")
+            print(f"| the quickstart's | {result['seed']} | {v['rl_minus_sft']:+.3f} | {v['tasks_worse_by_0.02']} | "
+                  f"{v['rl_helps']} |")
+            for r in result["repeats"]:
+                print(f"| {r['run']} | {r['seed']} | {r['rl_minus_sft']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | "
+                      f"{r['tasks_worse_by_0.02']} | {r['rl_helps']} |")
+            one = spread([result])
+            print(f"\nspread of RL - SFT over these {one['runs']} RL runs (standard deviation): {one['sd']:.3f}")
     if len(results) > 1:
         print(f"\n## Pooled over the {len(results)} runs\n")
         labels = {"rl_minus_sft": "RL - SFT", **({"rl_minus_control": "RL - control"} if args.control else {})}
@@ -256,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{labels[key]}: {p['mean']:+.3f}{ci} (per run: {', '.join(f'{x:+.3f}' for x in p['values'])})")
         p = pools["rl_minus_sft"]
         print(f"looks on {p['looks']} of {p['runs']} runs; RL helps on {p['rl_helps']} of {p['runs']}")
+        if args.rl_repeats:
+            s = spread(results)
+            print(f"RL runs, repeats included: RL helps on {s['rl_helps']} of {s['runs']}; spread of one run's "
+                  f"RL - SFT about its folder's mean (standard deviation, pooled, {s['dof']} degrees of freedom): "
+                  f"{s['sd']:.3f}")
     return 0
 
 

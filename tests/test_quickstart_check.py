@@ -47,3 +47,19 @@ def test_rl_minus_sft_on_learned_and_other_tasks(check):
     none = check.by_learned(rows, ["c", "e"])
     assert none["tasks_learned"] == [] and none["rl_minus_sft_learned"] is None
     assert none["rl_minus_sft_not_learned"] == pytest.approx(0.245)
+
+
+def test_spread_pools_each_folders_deviations_by_their_degrees_of_freedom(check):
+    def run(folder, own, repeats):
+        return {"folder": folder, "rows": {ALL_TASKS: {"rl_minus_sft": own}}, "verdict": {"rl_helps": own >= 0.02},
+                "repeats": [{"rl_minus_sft": v, "rl_helps": v >= 0.02} for v in repeats]}
+
+    # folder a: 0.01, 0.03 (mean 0.02, squares 2e-4); folder b: 0.00, 0.01, 0.02 (squares 2e-4); dof 1 + 2
+    out = check.spread([run("a", 0.01, [0.03]), run("b", 0.00, [0.01, 0.02])])
+    assert out["sd"] == pytest.approx((4e-4 / 3) ** 0.5)
+    assert (out["dof"], out["runs"], out["rl_helps"]) == (3, 5, 2)
+    assert out["values"] == {"a": [0.01, 0.03], "b": [0.00, 0.01, 0.02]}
+    # a folder without repeats adds its run but no degree of freedom; none at all gives no spread
+    more = check.spread([run("a", 0.01, [0.03]), run("c", 0.05, [])])
+    assert more["sd"] == pytest.approx((2e-4) ** 0.5) and (more["dof"], more["runs"]) == (1, 3)
+    assert check.spread([run("c", 0.05, [])])["sd"] is None
