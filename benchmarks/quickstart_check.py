@@ -96,10 +96,11 @@ def control_accuracy(folder: Path, plan, test_file: Path, on_batch=None) -> list
     return variant_accuracy(folder, plan, test_file, "control_rl", ["algorithm.shuffle_advantages=true"], on_batch)
 
 
-def repeat_accuracy(folder: Path, plan, test_file: Path, j: int, seed: int) -> list[float]:
+def repeat_accuracy(folder: Path, plan, test_file: Path, j: int, seed: int, on_batch=None) -> list[float]:
     """Repeat ``j`` of ``folder``'s RL run (``trainer.seed = seed + 1000 j``), in ``folder / f"rl_repeat{j}"``:
     :func:`variant_accuracy`."""
-    return variant_accuracy(folder, plan, test_file, f"rl_repeat{j}", [f"trainer.seed={seed + 1000 * j}"])
+    return variant_accuracy(folder, plan, test_file, f"rl_repeat{j}", [f"trainer.seed={seed + 1000 * j}"],
+                            on_batch)
 
 
 def check(folder: Path, split: str, per_task: int, control: bool = False, matched: bool = False,
