@@ -63,13 +63,7 @@ def main() -> None:
         for ours in (False, True):
             torch.manual_seed(seed)
             t0 = time.perf_counter()
-            if ours:
-                ids = gen.decode_ids(model, batch, config)
-            else:
-                with torch.inference_mode():
-                    rows = model.generate(**batch, generation_config=config)[:, batch["input_ids"].shape[1]:]
-                eos = set(config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])
-                ids = [r[: next((i + 1 for i, t in enumerate(r) if t in eos), len(r))] for r in rows.tolist()]
+            ids = (gen.decode_ids if ours else gen.hf_generate_ids)(model, batch, config)
             out.append((time.perf_counter() - t0, ids))
         return out
 

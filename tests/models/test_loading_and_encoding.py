@@ -19,6 +19,7 @@ from onethinker.models.generate import (
     generate_ids,
     generate_responses,
     generation_config,
+    hf_generate_ids,
     supports_decode,
 )
 from onethinker.train.forward import token_logprobs
@@ -128,16 +129,6 @@ def test_generated_responses_stop_after_eos(loaded, two_prompts):
     assert any(len(r) < 30 for r in responses)
 
 
-def _generate(model, processor, batch, config):
-    """Hugging Face ``generate``'s rows, cut after their first EOS (what ``generate_ids`` did before
-    ``decode_ids``)."""
-    eos = set(config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])
-    with torch.no_grad():
-        out = model.generate(**batch, generation_config=config)
-    rows = out[:, batch["input_ids"].shape[1]:].tolist()
-    return [row[: next((i + 1 for i, t in enumerate(row) if t in eos), len(row))] for row in rows]
-
-
 def _four_prompts(processor, two_prompts):
     text = [prepare_messages(processor, [{"role": "user", "content": [{"type": "text", "text": t}]}])
             for t in ("How many circles?", "Read the text in the picture, please.")]
@@ -167,12 +158,12 @@ def test_our_decoding_gives_generates_greedy_answers_as_rows_finish(scrambled, t
     assert supports_decode(model)
     batch = _four_prompts(processor, two_prompts)
     config = generation_config(model, processor, max_new_tokens=24)
-    full = _generate(model, processor, batch, config)
+    full = hf_generate_ids(model, batch, config)
     assert all(len(row) == 24 for row in full) and len({tuple(row) for row in full}) == 4
     assert decode_ids(model, batch, config) == full
     # Tokens the rows emit count as EOS too, so the rows end at different steps.
     config.eos_token_id = sorted({full[0][3], full[1][9], full[2][15], processor.tokenizer.eos_token_id})
-    expected = _generate(model, processor, batch, config)
+    expected = hf_generate_ids(model, batch, config)
     lengths = [len(row) for row in expected]
     assert len(set(lengths)) >= 3 and min(lengths) <= 4 and max(lengths) >= 12, lengths
     assert decode_ids(model, batch, config) == expected
@@ -207,7 +198,7 @@ def test_our_sampling_is_the_distribution_the_reforward_scores(loaded, two_promp
     assert torch.allclose(out.scores[0].float().log_softmax(-1), scores[0], atol=1e-5)
     # Almost no temperature: each prompt's n rows are its greedy answer.
     config = generation_config(model, processor, max_new_tokens=10, temperature=1e-4, num_return_sequences=3)
-    greedy = _generate(model, processor, batch, generation_config(model, processor, max_new_tokens=10))
+    greedy = hf_generate_ids(model, batch, generation_config(model, processor, max_new_tokens=10))
     assert decode_ids(model, batch, config) == [greedy[0]] * 3 + [greedy[1]] * 3
 
 
@@ -236,9 +227,9 @@ def test_a_lora_model_decodes_in_our_loop_through_its_adapters(tiny_dir, two_pro
     assert supports_decode(model)
     batch = collate_prompts(processor, list(two_prompts))
     config = generation_config(model, processor, max_new_tokens=12)
-    expected = _generate(model, processor, batch, config)
+    expected = hf_generate_ids(model, batch, config)
     with model.disable_adapter():
-        assert _generate(model, processor, batch, config) != expected
+        assert hf_generate_ids(model, batch, config) != expected
     assert decode_ids(model, batch, config) == expected
 
 

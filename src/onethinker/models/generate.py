@@ -49,19 +49,24 @@ def generate_ids(model, processor, batch: dict, config) -> list[list[int]]:
     """
     import torch
 
-    eos = config.eos_token_id
-    eos_set = set(eos if isinstance(eos, list) else [eos])
     model_inputs = {k: v.to(model.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
     if supports_decode(model):
         return decode_ids(model, model_inputs, config)
+    return hf_generate_ids(model, model_inputs, config)
+
+
+def hf_generate_ids(model, batch: dict, config) -> list[list[int]]:
+    """Hugging Face ``generate`` on a collated batch (tensors on the model's device), each row cut after its
+    first EOS: :func:`generate_ids` for models :func:`decode_ids` does not know, and the reference the tests
+    and ``benchmarks/decode_speed.py`` hold our loop to."""
+    import torch
+
+    eos = config.eos_token_id
+    eos_set = set(eos if isinstance(eos, list) else [eos])
     with torch.inference_mode():  # a little faster than no_grad; the ids leave as Python lists
-        out = model.generate(**model_inputs, generation_config=config)
-    new = out[:, batch["input_ids"].shape[1]:].tolist()
-    responses = []
-    for row in new:
-        cut = next((i + 1 for i, t in enumerate(row) if t in eos_set), len(row))
-        responses.append(row[:cut])
-    return responses
+        out = model.generate(**batch, generation_config=config)
+    return [row[: next((i + 1 for i, t in enumerate(row) if t in eos_set), len(row))]
+            for row in out[:, batch["input_ids"].shape[1]:].tolist()]
 
 
 _DECODE_TYPES = ("qwen3_vl",)  # the family the tests compare with generate
@@ -117,8 +122,8 @@ def decode_ids(model, batch: dict, config, *, scores: list | None = None) -> lis
                  "attention_mask": mask}
     accepted = inspect.signature(inner.get_rope_index).parameters
     positions, deltas = inner.get_rope_index(**{k: v for k, v in rope_args.items() if k in accepted})
-    text = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    last = text[:, -1:]  # each row's last text position; decoding continues from it
+    # each row's last text position (prompts are left-padded: its count of real tokens, less one)
+    last = (mask.long().sum(-1, keepdim=True) - 1).clamp(min=0)
     cache_key = _cache_kwarg(model)
     from transformers import DynamicCache
 
