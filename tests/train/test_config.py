@@ -73,6 +73,15 @@ def test_missing_required_fields_and_unknown_task(tmp_path):
     assert "unknown task 'counting'" in message
 
 
+def test_refill_by_task_needs_the_task_balanced_sampler(tmp_path):
+    assert load_config(RLConfig, _write(tmp_path, RECIPE)).rollout.refill == "stream"  # published
+    assert load_config(RLConfig, _write(tmp_path, RECIPE), ["rollout.refill=task"]).rollout.refill == "task"
+    with pytest.raises(ConfigError, match=r"rollout.refill: `task` refills .* needs data.balance_tasks=true"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["rollout.refill=task", "data.balance_tasks=false"])
+    with pytest.raises(ConfigError, match=r"rollout.refill: must be one of"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["rollout.refill=random"])
+
+
 def test_invalid_yaml_and_non_mapping(tmp_path):
     with pytest.raises(ConfigError, match=r"recipe.yaml:\d+: not valid YAML"):
         load_config(RLConfig, _write(tmp_path, "model: [unclosed\n"))

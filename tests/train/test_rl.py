@@ -37,6 +37,8 @@ def test_a_step_logs_rewards_ema_and_phases_per_task(tiny_model, synth_corpus, t
     for phase in ("generate", "reward", "ref_logprob", "update", "step"):
         assert row[f"time/{phase}"] > 0
     assert row["rollouts"] == 24 and row["actor/updates"] == 2  # 12 prompts x 2, two mini-batches of 6 prompts
+    kept = {k.split("/", 2)[2]: v for k, v in row.items() if k.startswith("filter/kept_groups/")}
+    assert kept == {task: 1 for task in sampled} and row["filter/kept_groups"] == 12  # no filter: one a task
     assert row["response_length"] <= 12
     # A random policy still moves: two optimizer updates changed the weights.
     assert any(not v.equal(dict(trainer.model.named_parameters())[k]) for k, v in before.items())
@@ -55,6 +57,25 @@ def test_filtering_drops_hopeless_groups_and_retries_up_to_the_limit(tiny_model,
     assert sum(v for k, v in row.items() if k.startswith("filter/dropped_groups/")) == 6
     assert row["rollouts"] == 12 and "actor/pg_loss" not in row and "time/update" not in row
     assert trainer.sampler.state_dict() == {"epoch": 0, "position": 6}  # the refill drew fresh prompts
+
+
+@pytest.mark.parametrize("refill", ["stream", "task"])
+def test_refill_takes_the_streams_next_prompts_or_the_dropped_groups_tasks(tiny_model, synth_corpus, tmp_path,
+                                                                              refill):
+    # Every group is dropped (a random model answers nothing right), so each round refills all three.
+    cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=1", "rollout.prompts_per_step=3",
+               "rollout.max_tries=3", "rollout.filter_key=accuracy", f"rollout.refill={refill}",
+               "rollout.max_new_tokens=2")
+    trainer = RLTrainer(cfg)
+    data = trainer.collect()
+    assert data.tries == 3 and not data.groups and len(data.scored) == 9
+    rounds = [[g.task for g in data.scored[i:i + 3]] for i in (0, 3, 6)]
+    if refill == "task":  # each dropped group comes back as a fresh prompt of its own task
+        assert rounds[0] == rounds[1] == rounds[2]
+    else:  # the sampler's next prompts: nine different tasks of the twelve
+        assert len({t for r in rounds for t in r}) == 9
+    first, second = ({g.index for g in data.scored[i:i + 3]} for i in (0, 3))
+    assert len(first) == len(second) == 3 and not first & second  # fresh records either way
 
 
 @pytest.mark.parametrize("advantage", ["grpo", "dr_grpo"])

@@ -87,6 +87,23 @@ def test_the_draw_is_deterministic_from_the_seed_and_resumes_exactly():
         TaskBalancedSampler(KEYS).load_state_dict({"epoch": 0, "position": 3})
 
 
+def test_take_tasks_draws_the_named_tasks_next_records_and_leaves_the_rounds_alone():
+    sampler, twin = TaskBalancedSampler(KEYS, seed=5), TaskBalancedSampler(KEYS, seed=5)
+    assert sampler.take(4) == twin.take(4)
+    picked = sampler.take_tasks(["c", "b", "b"])
+    assert [KEYS[i] for i in picked] == ["c", "b", "b"]
+    assert picked[1] != picked[2]  # task b walks on through its own records
+    # the rounds go on where they were: the same tasks in the same order as the twin's draw
+    assert [KEYS[i] for i in sampler.take(8)] == [KEYS[i] for i in twin.take(8)]
+    assert sampler.take_tasks([]) == []
+    with pytest.raises(ValueError, match=r"no training records of task\(s\) \['d'\]"):
+        sampler.take_tasks(["a", "d"])
+    state = json.loads(json.dumps(sampler.state_dict()))
+    resumed = TaskBalancedSampler(KEYS, seed=5)
+    resumed.load_state_dict(state)
+    assert resumed.take_tasks(["a", "b"]) == sampler.take_tasks(["a", "b"])  # task positions are checkpointed
+
+
 def test_the_trainer_draws_each_step_across_all_twelve_tasks(tiny_model, synth_corpus, tmp_path):
     cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=1", "rollout.n=2",
                "rollout.prompts_per_step=12", "rollout.max_new_tokens=2", "rollout.online_filtering=false",

@@ -302,13 +302,25 @@ class TaskBalancedSampler:
                 self._round_order = self._task_order(self.round)
             task = self._round_order[self.round_position]
             self.round_position += 1
-            if self.positions[task] >= len(self.members[task]):
-                self.epochs[task] += 1
-                self.positions[task] = 0
-                self._orders[task] = self._permutation(task, self.epochs[task])
-            out.append(self._orders[task][self.positions[task]])
-            self.positions[task] += 1
+            out.append(self._next_of(task))
         return out
+
+    def take_tasks(self, tasks: list[str]) -> list[int]:
+        """The next record of each task in ``tasks`` (repeats allowed), outside the rounds: the round order and
+        place are untouched, so :meth:`take` goes on where it was."""
+        unknown = sorted(set(tasks) - set(self.tasks))
+        if unknown:
+            raise ValueError(f"no training records of task(s) {unknown}; the data has {self.tasks}")
+        return [self._next_of(task) for task in tasks]
+
+    def _next_of(self, task: str) -> int:
+        if self.positions[task] >= len(self.members[task]):
+            self.epochs[task] += 1
+            self.positions[task] = 0
+            self._orders[task] = self._permutation(task, self.epochs[task])
+        index = self._orders[task][self.positions[task]]
+        self.positions[task] += 1
+        return index
 
     def state_dict(self) -> dict[str, Any]:
         return {"round": self.round, "round_position": self.round_position,

@@ -192,6 +192,10 @@ class RolloutConfig:
             for ``overall`` (``onethinker.rewards.core.reward_range``); the config is rejected otherwise.
         max_tries: generation rounds per step to fill the batch (published: 20); the step trains on what
             it has when they run out.
+        refill: where a round's fresh prompts come from. ``stream`` (published): the next prompts of the
+            sampler, whatever their task. ``task``: one prompt of the same task for each group the last
+            round dropped, so that filtering does not tilt the step towards the tasks whose groups are seldom
+            all right or all wrong (needs ``data.balance_tasks=true``).
     """
 
     prompts_per_step: int = 128
@@ -205,6 +209,7 @@ class RolloutConfig:
     filter_low: float = 0.01
     filter_high: float = 0.99
     max_tries: int = 20
+    refill: Literal["stream", "task"] = "stream"
 
 
 @dataclass
@@ -294,6 +299,9 @@ class RLConfig:
         if r.n < 2 and a.advantage != "dr_grpo":
             problems.append(("rollout.n", f"group-relative advantages need n >= 2, got {r.n}"))
         problems += _filter_threshold_checks(r, a.format_weight)
+        if r.refill == "task" and not self.data.balance_tasks:
+            problems.append(("rollout.refill", ("`task` refills each dropped group with a prompt of its task, "
+                                                "which needs data.balance_tasks=true")))
         for name in ("prompts_per_step", "n", "max_new_tokens", "max_tries"):
             if getattr(r, name) < 1:
                 problems.append((f"rollout.{name}", f"must be >= 1, got {getattr(r, name)}"))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import signal
 import time
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +116,7 @@ class RLTrainer:
         self.stop_requested = False
         self._gen_config = None
         self._judge_stats = None
+        self._times: dict[str, float] = defaultdict(float)  # seconds per phase, reset by each step
 
     def _read_records(self) -> list:
         from onethinker.data import read_records
@@ -230,10 +231,12 @@ class RLTrainer:
         rank, world = self.runtime.rank, self.runtime.world_size
         want = r.prompts_per_step
         data = StepData()
+        refill: list[str] = []  # tasks of the groups the last round dropped (rollout.refill=task)
         while len(data.groups) < want and data.tries < r.max_tries:
             need = want - len(data.groups)
             # The same global list on every process (uids are places in the stream); each takes its slice.
-            indices = self.sampler.take(need)
+            indices = self.sampler.take_tasks(refill) if refill else self.sampler.take(need)
+            need = len(indices)
             uids = list(range(self.next_uid, self.next_uid + need))
             self.next_uid += need
             groups = self._gather(self.rollout(indices[rank::world], uids[rank::world]))
@@ -251,6 +254,8 @@ class RLTrainer:
                 data.dropped[task] += count
             kept_uids = {gids[i] for i in keep.nonzero().flatten().tolist()}
             data.groups.extend(g for g in groups if g.uid in kept_uids)
+            if r.refill == "task":
+                refill = [g.task for g in groups if g.uid not in kept_uids]
         data.groups = data.groups[:want]
         return data
 
@@ -471,6 +476,8 @@ class RLTrainer:
         for task, dropped in sorted(data.dropped.items()):
             out[f"filter/dropped_groups/{task}"] = dropped
         out["filter/dropped_groups"] = sum(data.dropped.values())
+        for task, kept in sorted(Counter(g.task for g in data.groups).items()):
+            out[f"filter/kept_groups/{task}"] = kept  # what the step trains on, task by task
         out["filter/kept_groups"] = len(data.groups)
         out["filter/tries"] = data.tries
         return out
