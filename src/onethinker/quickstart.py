@@ -88,7 +88,7 @@ class QuickstartPlan:
             sampler's next prompts, and as the groups of discrete answers (counting, multiple choice, math,
             OCR) are the ones often all right or all wrong, the step fills up with the continuous-score tasks:
             on seed 0, counting trained on about 25 groups in 36 steps and multiple choice on 9, each
-            continuous task on about 49. Refilled by task, counting gains +0.11 to +0.17 on the ``check``
+            continuous task on about 49. Refilled by task, counting gains +0.07 to +0.17 on the ``check``
             split (docs/training.md).
         max_new_tokens: response budget in RL and evaluation.
         eval_temperature: 0 = greedy evaluation.
@@ -722,7 +722,8 @@ def write_report(plan: QuickstartPlan, results: dict[str, Any], timings: dict[st
         f"records (difficulty {plan.difficulty:g}): SFT {plan.sft_steps} steps"
         f"{f' (records repeated: {repeated})' if repeated else ''}, then EMA-GRPO RL {plan.rl_steps} "
         f"steps ({plan.rl_prompts} prompts x {plan.rl_n} rollouts, drawn evenly across tasks, groups filtered on "
-        f"accuracy). Held-out: {plan.eval_size} records (split `{plan.eval_split}`), "
+        f"accuracy{', each dropped group refilled from its task' if plan.rl_refill == 'task' else ''}). "
+        f"Held-out: {plan.eval_size} records (split `{plan.eval_split}`), "
         f"{'greedy' if plan.eval_temperature <= 0 else f'temperature {plan.eval_temperature}'} decoding, "
         "each answered twice: with its own media and with media swapped between records of its task"
         f"{' (the RL checkpoint a third time, with media of about the same length)' if 'blind_matched' in rl else ''}.",

@@ -135,6 +135,7 @@ def test_quickstart_pipeline_writes_a_per_task_report_with_plots(tmp_path):
     rollout = load_config(RLConfig, tmp_path / "qs" / "configs" / "rl.yaml", []).rollout
     assert (rollout.temperature, rollout.max_tries, rollout.refill) == (plan.rl_temperature, plan.rl_max_tries,
                                                                          plan.rl_refill)
+    assert "groups filtered on accuracy, each dropped group refilled from its task)" in text
     assert len((tmp_path / "qs" / "eval" / "rl_predictions.jsonl").read_text().splitlines()) == 12
     # The run evaluated in a helper process (SFT beside RL, the swapped pass beside the right one): one process
     # alone gives the same answers, and progress counts both passes.
