@@ -171,19 +171,15 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
                        rl_minus_control_low=c["low"], rl_minus_control_high=c["high"],
                        control_minus_sft=vs_sft[task]["diff"])
     tasks = [t for t in rows if t != ALL_TASKS]
-    verdict = {
-        "mean_gap": rows[ALL_TASKS]["gap"],
-        "tasks_gap_ge_0.05": sum(rows[t]["gap"] >= 0.05 for t in tasks),
-        "rl_minus_sft": rows[ALL_TASKS]["rl_minus_sft"],
-        "tasks_worse_by_0.02": sum(rows[t]["rl_minus_sft"] < -0.02 for t in tasks),
-    }
+    verdict = {"mean_gap": rows[ALL_TASKS]["gap"], "rl_minus_sft": rows[ALL_TASKS]["rl_minus_sft"]}
+    verdict["tasks_gap_ge_0.05"], verdict["looks"] = looks_bar(verdict["mean_gap"], [rows[t]["gap"] for t in tasks])
+    verdict["tasks_worse_by_0.02"], verdict["rl_helps"] = helps_bar(verdict["rl_minus_sft"],
+                                                                    [rows[t]["rl_minus_sft"] for t in tasks])
     verdict.update(by_learned(rows, tasks))
     if matched:
         verdict["mean_gap_matched"] = rows[ALL_TASKS]["gap_matched"]
-        verdict["tasks_gap_matched_ge_0.05"] = sum(rows[t]["gap_matched"] >= 0.05 for t in tasks)
-        verdict["looks_matched"] = verdict["mean_gap_matched"] >= 0.10 and verdict["tasks_gap_matched_ge_0.05"] >= 6
-    verdict["looks"] = verdict["mean_gap"] >= 0.10 and verdict["tasks_gap_ge_0.05"] >= 6
-    verdict["rl_helps"] = verdict["rl_minus_sft"] >= 0.02 and verdict["tasks_worse_by_0.02"] <= 3
+        verdict["tasks_gap_matched_ge_0.05"], verdict["looks_matched"] = looks_bar(
+            verdict["mean_gap_matched"], [rows[t]["gap_matched"] for t in tasks])
     if control:
         verdict["rl_minus_control"] = rows[ALL_TASKS]["rl_minus_control"]
         verdict["control_minus_sft"] = rows[ALL_TASKS]["control_minus_sft"]
@@ -194,14 +190,27 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
         for j in repeats:
             table = {row.task: row.as_dict()
                      for row in paired_table(tasks_of, repeat_acc[j], results["sft"]["record_accuracy"])}
-            worse = sum(table[t]["diff"] < -0.02 for t in tasks)
             mean = table[ALL_TASKS]
+            worse, helps = helps_bar(mean["diff"], [table[t]["diff"] for t in tasks])
             out["repeats"].append({"run": f"rl_repeat{j}", "seed": cfg.trainer.seed + 1000 * j,
                                    "rl_minus_sft": mean["diff"], "se": mean["se"], "low": mean["low"],
-                                   "high": mean["high"], "tasks_worse_by_0.02": worse,
-                                   "rl_helps": mean["diff"] >= 0.02 and worse <= 3})
+                                   "high": mean["high"], "tasks_worse_by_0.02": worse, "rl_helps": helps})
     (folder / f"check_{split}.json").write_text(json.dumps(out, indent=1))
     return out
+
+
+def looks_bar(mean_gap: float, gaps: list[float]) -> tuple[int, bool]:
+    """The issue's "it looks" bar: (tasks whose gap is >= 0.05, whether the mean gap is >= 0.10 and 6 or more
+    tasks have such a gap)."""
+    count = sum(g >= 0.05 for g in gaps)
+    return count, mean_gap >= 0.10 and count >= 6
+
+
+def helps_bar(mean_diff: float, diffs: list[float]) -> tuple[int, bool]:
+    """The issue's "RL helps" bar: (tasks worse by more than 0.02, whether the mean RL - SFT is >= 0.02 and at
+    most 3 tasks are that much worse)."""
+    worse = sum(d < -0.02 for d in diffs)
+    return worse, mean_diff >= 0.02 and worse <= 3
 
 
 def by_learned(rows: dict, tasks: list[str]) -> dict:

@@ -63,3 +63,15 @@ def test_spread_pools_each_folders_deviations_by_their_degrees_of_freedom(check)
     more = check.spread([run("a", 0.01, [0.03]), run("c", 0.05, [])])
     assert more["sd"] == pytest.approx((2e-4) ** 0.5) and (more["dof"], more["runs"]) == (1, 3)
     assert check.spread([run("c", 0.05, [])])["sd"] is None
+
+
+def test_the_issue_bars_at_their_edges(check):
+    # it looks: mean gap >= 0.10 and at least 6 tasks with a gap >= 0.05
+    six = [0.05] * 6 + [0.0] * 6
+    assert check.looks_bar(0.10, six) == (6, True)
+    assert check.looks_bar(0.0999, six) == (6, False)
+    assert check.looks_bar(0.30, [0.05] * 5 + [0.049] * 7) == (5, False)
+    # RL helps: mean RL - SFT >= 0.02 and at most 3 tasks worse by more than 0.02 (-0.02 itself is not worse)
+    assert check.helps_bar(0.02, [-0.03] * 3 + [-0.02] * 9) == (3, True)
+    assert check.helps_bar(0.02, [-0.03] * 4 + [0.1] * 8) == (4, False)
+    assert check.helps_bar(0.0199, [0.0] * 12) == (0, False)
