@@ -199,6 +199,26 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
     return out
 
 
+def answer_checkpoints(helper, bar, plan, models: list[tuple[str, Path]], test_file: Path, title: str) -> dict:
+    """Greedy answers (right media) of every ``(label, checkpoint folder)`` in ``models`` to ``test_file``,
+    the checkpoints shared out between ``helper``'s workers, one rich ``bar`` task counting the records
+    answered; returns ``{label: answers}``."""
+    from onethinker.quickstart import answer
+
+    n = sum(1 for line in test_file.read_text().splitlines() if line.strip())
+    task = bar.add_task(title, total=len(models) * n)
+    done = {label: 0 for label, _ in models}
+
+    def advance(count: int, label: str) -> None:
+        done[label] = count
+        bar.update(task, completed=sum(done.values()))
+
+    pending = {label: helper.submit(answer, plan, path, test_file, "right",
+                                    on_batch=lambda count, label=label: advance(count, label))
+               for label, path in models}
+    return {label: future.result() for label, future in pending.items()}
+
+
 def looks_bar(mean_gap: float, gaps: list[float]) -> tuple[int, bool]:
     """The issue's "it looks" bar: (tasks whose gap is >= 0.05, whether the mean gap is >= 0.10 and 6 or more
     tasks have such a gap)."""

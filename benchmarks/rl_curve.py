@@ -44,7 +44,7 @@ def checkpoints(folder: Path, steps: int, every: int) -> list[tuple[int, Path]]:
 
 
 def curve(folder: Path, split: str, steps: int, every: int) -> dict:
-    from quickstart_check import by_learned, made_split, run_media
+    from quickstart_check import answer_checkpoints, by_learned, made_split, run_media
     from rich.progress import MofNCompleteColumn, Progress
 
     from onethinker.data import read_records
@@ -53,7 +53,6 @@ def curve(folder: Path, split: str, steps: int, every: int) -> dict:
     from onethinker.quickstart import (
         Helper,
         QuickstartPlan,
-        answer,
         score_answers,
         two_process_train,
     )
@@ -72,18 +71,8 @@ def curve(folder: Path, split: str, steps: int, every: int) -> dict:
             two_process_train(helper, [(train_rl, cfg)],
                               progress=lambda _stage, step, _m: bar.update(train, completed=step))
         models = [("sft", folder / "sft" / "final"), *((f"step {s}", path) for s, path in saved)]
-        answering = bar.add_task(f"{name}: answering with {len(models)} checkpoints",
-                                 total=len(models) * len(records))
-        done = {label: 0 for label, _ in models}
-
-        def advance(count: int, label: str) -> None:
-            done[label] = count
-            bar.update(answering, completed=sum(done.values()))
-
-        pending = {label: helper.submit(answer, plan, path, test_file, "right",
-                                        on_batch=lambda count, label=label: advance(count, label))
-                   for label, path in models}
-        texts = {label: future.result() for label, future in pending.items()}
+        texts = answer_checkpoints(helper, bar, plan, models, test_file,
+                                   f"{name}: answering with {len(models)} checkpoints")
     accuracy = {label: [s["accuracy"] for s in score_answers(records, answers)] for label, answers in texts.items()}
     tasks = [r.key for r in records]
     # the tasks SFT has learned: it beats the constant-answer baseline (quickstart_check.by_learned)

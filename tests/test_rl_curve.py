@@ -11,27 +11,8 @@ def rl_curve(load_benchmark):
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """The parts of a quickstart folder the curve reads: an SFT checkpoint, its RL config, a `check` split."""
-    from onethinker.data import synthesize
-    from onethinker.models.tiny import build_tiny
-    from onethinker.quickstart import QuickstartPlan
-    from onethinker.train.config import RLConfig, dump_yaml, load_config
-
-    root = tmp_path_factory.mktemp("qs")
-    tasks = ["multiple choice", "numerical", "temporal grounding"]
-    train = synthesize(root / "data" / "train", 6, 0, split="train", tasks=tasks) / "data.jsonl"
-    synthesize(root / "check_check" / "data" / "check", 6, 0, split="check", tasks=tasks)
-    build_tiny(root / "sft" / "final", seed=0)
-    media = [f"data.{k}={v}" for k, v in QuickstartPlan(out=root).media.items()]
-    cfg = load_config(RLConfig, None, [
-        f"model.path={root / 'sft' / 'final'}", f"data.train_file={train}", f"trainer.output_dir={root / 'rl'}",
-        *media, "model.device=cpu", "trainer.threads=1", "trainer.max_steps=1", "trainer.seed=3",
-        "rollout.prompts_per_step=2", "rollout.n=2", "rollout.max_new_tokens=6", "rollout.temperature=1.0",
-        "rollout.online_filtering=false", "optim.name=sgd", "optim.lr=0.5", "optim.scheduler=constant"])
-    (root / "configs").mkdir()
-    dump_yaml(cfg, root / "configs" / "rl.yaml")
-    return root
+def folder(quickstart_rl_folder):
+    return quickstart_rl_folder
 
 
 def test_the_curve_config_changes_only_the_length_and_the_checkpoints(rl_curve, folder):
