@@ -1,20 +1,20 @@
 """How far does more RL go? The quickstart's RL recipe run for many more steps, every checkpoint scored.
 
     python benchmarks/quickstart_check.py runs/qs0            # makes the `check` split this script reads
-    python benchmarks/rl_curve.py runs/qs0 [runs/qs1 ...] [--steps 288] [--every 36] [--split check]
+    python benchmarks/rl_curve.py runs/qs0 [runs/qs1 ...] [--steps 180] [--every 30] [--split check]
 
-The quickstart gives RL 36 steps. For each quickstart folder this trains the run's own RL config
+For each quickstart folder this trains the run's own RL config
 (``FOLDER/configs/rl.yaml``: the same seed, data and optimizer; only ``trainer.max_steps`` and checkpointing
 changed) from its SFT checkpoint for ``--steps`` steps in two processes, as the quickstart does, with a
 checkpoint every ``--every`` steps in ``FOLDER/rl_curve`` (an interrupted run resumes from its last one; a
-finished one is reused). The first ``--every`` steps are the quickstart's own RL when ``--every`` is 36.
-Then the two workers answer the split made by ``quickstart_check.py``
+finished one is reused). With the quickstart's constant learning rate, the checkpoint at the run's own
+``trainer.max_steps`` is the quickstart's RL checkpoint itself. Then the two workers answer the split made by ``quickstart_check.py``
 (``FOLDER/check_<split>/data/<split>/data.jsonl``) greedily with the SFT checkpoint and with every RL checkpoint,
 and the script prints per checkpoint the mean accuracy over tasks, RL - SFT paired record by record (95%
 interval), RL - SFT averaged over the tasks the SFT checkpoint has learned (it beats the constant-answer
 baseline: ``quickstart_check.by_learned``) and over the others, the tasks worse than SFT by more than 0.02,
-and RL - SFT per task. For 288 steps on 2 cores: about
-19 minutes of training and 2 of answering (1,200 records, nine checkpoints). With a schedule other than
+and RL - SFT per task. For 180 steps on 2 cores: about
+6 minutes of training and 1.5 of answering per run (1,200 records, seven checkpoints). With a schedule other than
 ``constant`` the longer run decays (or warms up) over all of its steps, so its first checkpoints are not the
 quickstart's. Writes ``FOLDER/rl_curve_<split>.json``.
 """
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--split", default="check")
-    parser.add_argument("--steps", type=int, default=288, help="RL steps in all")
-    parser.add_argument("--every", type=int, default=36, help="a checkpoint (and a score) every this many steps")
+    parser.add_argument("--steps", type=int, default=180, help="RL steps in all")
+    parser.add_argument("--every", type=int, default=30, help="a checkpoint (and a score) every this many steps")
     args = parser.parse_args(argv)
     if args.every < 1 or args.steps < args.every:
         parser.error(f"need 1 <= --every <= --steps, got --every {args.every} --steps {args.steps}")

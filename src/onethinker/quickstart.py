@@ -63,7 +63,10 @@ class QuickstartPlan:
             (docs/training.md).
         sft_steps, sft_batch, sft_lr: SFT optimizer steps, examples per step, peak learning rate (cosine).
         rl_steps, rl_prompts, rl_n, rl_lr: RL steps, prompts per step (drawn evenly across the tasks),
-            rollouts per prompt, learning rate.
+            rollouts per prompt, learning rate. With dropped groups refilled by task, RL - SFT keeps rising
+            past 60 steps and levels off by about 120 (``benchmarks/rl_curve.py``, seeds 0 and 2: +0.006 and
+            +0.007 at 60, +0.015 and +0.015 at 90, +0.017 and +0.018 at 120, +0.018 and +0.015 at 180); 90
+            takes most of that rise for half of 120's extra time (docs/training.md).
         rl_optimizer: the RL stage's optimizer, ``sgd`` or ``adamw`` (published). AdamW moves every weight by
             about ``rl_lr`` per step, signal or noise; from the SFT checkpoint, whose greedy answers such moves
             flip, that noise alone (advantages shuffled within their groups) cost 0.012-0.032 of accuracy, as
@@ -124,7 +127,7 @@ class QuickstartPlan:
     sft_steps: int = 270
     sft_batch: int = 16
     sft_lr: float = 1e-3
-    rl_steps: int = 60
+    rl_steps: int = 90
     rl_prompts: int = 12
     rl_n: int = 4
     rl_lr: float = 1e-2
