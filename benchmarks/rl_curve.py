@@ -3,18 +3,17 @@
     python benchmarks/quickstart_check.py runs/qs0            # makes the `check` split this script reads
     python benchmarks/rl_curve.py runs/qs0 [runs/qs1 ...] [--steps 180] [--every 30] [--split check]
 
-For each quickstart folder this trains the run's own RL config
-(``FOLDER/configs/rl.yaml``: the same seed, data and optimizer; only ``trainer.max_steps`` and checkpointing
-changed) from its SFT checkpoint for ``--steps`` steps in two processes, as the quickstart does, with a
-checkpoint every ``--every`` steps in ``FOLDER/rl_curve`` (an interrupted run resumes from its last one; a
-finished one is reused). With the quickstart's constant learning rate, the checkpoint at the run's own
-``trainer.max_steps`` is the quickstart's RL checkpoint itself. Then the two workers answer the split made by ``quickstart_check.py``
-(``FOLDER/check_<split>/data/<split>/data.jsonl``) greedily with the SFT checkpoint and with every RL checkpoint,
-and the script prints per checkpoint the mean accuracy over tasks, RL - SFT paired record by record (95%
-interval), RL - SFT averaged over the tasks the SFT checkpoint has learned (it beats the constant-answer
-baseline: ``quickstart_check.by_learned``) and over the others, the tasks worse than SFT by more than 0.02,
-and RL - SFT per task. For 180 steps on 2 cores: about
-6 minutes of training and 1.5 of answering per run (1,200 records, seven checkpoints). With a schedule other than
+For each quickstart folder this trains the run's own RL config (``FOLDER/configs/rl.yaml``: the same seed, data and
+optimizer; only ``trainer.max_steps`` and checkpointing changed) from its SFT checkpoint for ``--steps`` steps in
+two processes, as the quickstart does, with a checkpoint every ``--every`` steps in ``FOLDER/rl_curve`` (an
+interrupted run resumes from its last one; a finished one is reused). With the quickstart's constant learning rate,
+the checkpoint at the run's own ``trainer.max_steps`` is the quickstart's RL checkpoint itself. Then the two
+workers answer the split made by ``quickstart_check.py`` (``FOLDER/check_<split>/data/<split>/data.jsonl``)
+greedily with the SFT checkpoint and with every RL checkpoint, and the script prints per checkpoint the mean
+accuracy over tasks, RL - SFT paired record by record (95% interval), RL - SFT averaged over the tasks the SFT
+checkpoint has learned (it beats the constant-answer baseline: ``quickstart_check.by_learned``) and over the
+others, the tasks worse than SFT by more than 0.02, and RL - SFT per task. For 180 steps on 2 cores: about 6
+minutes of training and 1.5 of answering per run (1,200 records, seven checkpoints). With a schedule other than
 ``constant`` the longer run decays (or warms up) over all of its steps, so its first checkpoints are not the
 quickstart's. Writes ``FOLDER/rl_curve_<split>.json``.
 """
