@@ -199,6 +199,24 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
     return out
 
 
+def answer_plan(folder: Path, split: str, cfg):
+    """The plan under which ``folder``'s checkpoints answer ``split`` greedily, one thread per process: the run's
+    seed, answer budget and media (``cfg``: its RL config)."""
+    from onethinker.quickstart import QuickstartPlan
+
+    return QuickstartPlan(out=folder / f"check_{split}", seed=cfg.trainer.seed,
+                          max_new_tokens=cfg.rollout.max_new_tokens, media=run_media(cfg), threads=1)
+
+
+def versus_sft(tasks: list[str], accuracy: list[float], sft: list[float]):
+    """A checkpoint's per-record ``accuracy`` against SFT's on the same records, paired
+    (:func:`onethinker.eval.blind.paired_table`): the mean-over-tasks row and ``{task: RL - SFT}``."""
+    from onethinker.eval.blind import ALL_TASKS, paired_table
+
+    table = paired_table(tasks, accuracy, sft)
+    return table[-1], {row.task: row.diff for row in table if row.task != ALL_TASKS}
+
+
 def answer_checkpoints(helper, bar, plan, models: list[tuple[str, Path]], test_file: Path, title: str) -> dict:
     """Greedy answers (right media) of every ``(label, checkpoint folder)`` in ``models`` to ``test_file``,
     the checkpoints shared out between ``helper``'s workers, one rich ``bar`` task counting the records

@@ -43,15 +43,20 @@ def checkpoints(folder: Path, steps: int, every: int) -> list[tuple[int, Path]]:
 
 
 def curve(folder: Path, split: str, steps: int, every: int) -> dict:
-    from quickstart_check import answer_checkpoints, by_learned, made_split, run_media
+    from quickstart_check import (
+        answer_checkpoints,
+        answer_plan,
+        by_learned,
+        helps_bar,
+        made_split,
+        versus_sft,
+    )
     from rich.progress import MofNCompleteColumn, Progress
 
     from onethinker.data import read_records
-    from onethinker.eval.blind import ALL_TASKS, paired_table
     from onethinker.eval.constant import constant_baseline, constant_table
     from onethinker.quickstart import (
         Helper,
-        QuickstartPlan,
         score_answers,
         two_process_train,
     )
@@ -59,8 +64,7 @@ def curve(folder: Path, split: str, steps: int, every: int) -> dict:
 
     test_file = made_split(folder, split)
     cfg = curve_config(folder, steps, every)
-    plan = QuickstartPlan(out=folder / f"check_{split}", seed=cfg.trainer.seed,
-                          max_new_tokens=cfg.rollout.max_new_tokens, media=run_media(cfg), threads=1)
+    plan = answer_plan(folder, split, cfg)
     records = [r for _, r in read_records(test_file)]
     saved = checkpoints(folder, steps, every)
     name = folder.resolve().name
@@ -78,15 +82,14 @@ def curve(folder: Path, split: str, steps: int, every: int) -> dict:
     sft_vs_constant = {row.task: row.low for row in constant_table(constant_baseline(records), accuracy["sft"])}
     rows, learned = [], []
     for step, _ in saved:
-        table = paired_table(tasks, accuracy[f"step {step}"], accuracy["sft"])
-        overall = table[-1]
-        per_task = {row.task: row.diff for row in table if row.task != ALL_TASKS}
+        overall, per_task = versus_sft(tasks, accuracy[f"step {step}"], accuracy["sft"])
         split_by = by_learned({t: {"rl_minus_sft": d, "sft_minus_constant_low": sft_vs_constant.get(t)}
                                for t, d in per_task.items()}, list(per_task))
         learned = split_by["tasks_learned"]
         rows.append({"step": step, "sft": overall.second, "rl": overall.first, "rl_minus_sft": overall.diff,
                      "low": overall.low, "high": overall.high,
-                     "tasks_worse_by_0.02": sum(d < -0.02 for d in per_task.values()), "per_task": per_task,
+                     "tasks_worse_by_0.02": helps_bar(overall.diff, list(per_task.values()))[0],
+                     "per_task": per_task,
                      "rl_minus_sft_learned": split_by["rl_minus_sft_learned"],
                      "rl_minus_sft_not_learned": split_by["rl_minus_sft_not_learned"]})
     return {"folder": str(folder), "split": split, "steps": steps, "every": every, "rows": rows,

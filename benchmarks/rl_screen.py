@@ -62,14 +62,18 @@ def screen(folders: list[Path], variants: dict[str, list[str]], split: str) -> l
     """Train every missing variant, answer with every checkpoint not yet scored, and return one result per
     folder: per label (``sft`` excepted) its RL - SFT over tasks with interval, tasks worse by > 0.02, the bar,
     and RL - SFT per task."""
-    from quickstart_check import answer_checkpoints, helps_bar, made_split, run_media
+    from quickstart_check import (
+        answer_checkpoints,
+        answer_plan,
+        helps_bar,
+        made_split,
+        versus_sft,
+    )
     from rich.progress import MofNCompleteColumn, Progress
 
     from onethinker.data import read_records
-    from onethinker.eval.blind import ALL_TASKS, paired_table
     from onethinker.quickstart import (
         Helper,
-        QuickstartPlan,
         score_answers,
         two_process_train,
     )
@@ -80,6 +84,7 @@ def screen(folders: list[Path], variants: dict[str, list[str]], split: str) -> l
     configs = {(folder, name): variant_config(folder, name, sets) for folder in folders
                for name, sets in variants.items()}  # and before any training, a bad setting
     accuracy: dict[Path, dict[str, list[float]]] = {folder: {} for folder in folders}
+    records_of: dict[Path, list] = {}
     with Helper(1, workers=2) as helper, Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
         for (folder, name), cfg in configs.items():
             if not (folder / f"screen_{name}" / "final" / "config.json").is_file():
@@ -88,9 +93,8 @@ def screen(folders: list[Path], variants: dict[str, list[str]], split: str) -> l
                                   progress=lambda _stage, step, _m, task=task: bar.update(task, completed=step))
         for folder in folders:
             run = load_config(RLConfig, folder / "configs" / "rl.yaml", [])  # the run's own answer budget
-            plan = QuickstartPlan(out=folder / f"check_{split}", seed=run.trainer.seed,
-                                  max_new_tokens=run.rollout.max_new_tokens, media=run_media(run), threads=1)
-            records = [r for _, r in read_records(tests[folder])]
+            plan = answer_plan(folder, split, run)
+            records = records_of[folder] = [r for _, r in read_records(tests[folder])]
             todo = []
             for label, path in checkpoints(folder, variants):
                 kept = cached_accuracy(folder, split, label, path)
@@ -109,12 +113,10 @@ def screen(folders: list[Path], variants: dict[str, list[str]], split: str) -> l
                         {"checkpoint": str(path), "stamp": _stamp(path), "accuracy": acc}))
     results = []
     for folder in folders:
-        tasks = [r.key for _, r in read_records(tests[folder])]
+        tasks = [r.key for r in records_of[folder]]
         rows = {}
         for label, _ in checkpoints(folder, variants)[1:]:
-            table = paired_table(tasks, accuracy[folder][label], accuracy[folder]["sft"])
-            overall = table[-1]
-            per_task = {row.task: row.diff for row in table if row.task != ALL_TASKS}
+            overall, per_task = versus_sft(tasks, accuracy[folder][label], accuracy[folder]["sft"])
             worse, helps = helps_bar(overall.diff, list(per_task.values()))
             rows[label] = {"sets": variants.get(label, []), "sft": overall.second, "rl": overall.first,
                            "rl_minus_sft": overall.diff, "se": overall.se, "low": overall.low,
