@@ -123,18 +123,18 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
                       difficulty=plan.difficulty)
     repeats = range(1, rl_repeats + 1)
     with Helper(plan.threads) as helper:  # a second process beside this one
-        if control:  # the control trains there while this process answers with both checkpoints
-            pending = helper.submit(control_accuracy, folder, plan, test / "data.jsonl")
-            queued = {j: helper.submit(repeat_accuracy, folder, plan, test / "data.jsonl", j, cfg.trainer.seed)
-                      for j in repeats if j % 2}
+        # there: the control (this process then answers with both checkpoints) or SFT's answers, then the
+        # odd-numbered RL repeats
+        pending = (helper.submit(control_accuracy, folder, plan, test / "data.jsonl") if control
+                   else helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft"))
+        queued = {j: helper.submit(repeat_accuracy, folder, plan, test / "data.jsonl", j, cfg.trainer.seed)
+                  for j in repeats if j % 2}
+        if control:
             results = {name: evaluate(plan, folder / name / "final", test / "data.jsonl", name,
                                       matched=matched and name == "rl")
                        for name in ("rl", "sft")}
             control_acc = pending.result()
         else:
-            pending = helper.submit(evaluate, plan, folder / "sft" / "final", test / "data.jsonl", "sft")
-            queued = {j: helper.submit(repeat_accuracy, folder, plan, test / "data.jsonl", j, cfg.trainer.seed)
-                      for j in repeats if j % 2}
             # with ``matched``, the RL checkpoint also answers with media of about each record's own length
             results = {"rl": evaluate(plan, folder / "rl" / "final", test / "data.jsonl", "rl", matched=matched)}
             results["sft"] = pending.result()
@@ -188,13 +188,11 @@ def check(folder: Path, split: str, per_task: int, control: bool = False, matche
         tasks_of = results["rl"]["tasks"]
         out["repeats"] = []
         for j in repeats:
-            table = {row.task: row.as_dict()
-                     for row in paired_table(tasks_of, repeat_acc[j], results["sft"]["record_accuracy"])}
-            mean = table[ALL_TASKS]
-            worse, helps = helps_bar(mean["diff"], [table[t]["diff"] for t in tasks])
+            mean, diffs = versus_sft(tasks_of, repeat_acc[j], results["sft"]["record_accuracy"])
+            worse, helps = helps_bar(mean.diff, [diffs[t] for t in tasks])
             out["repeats"].append({"run": f"rl_repeat{j}", "seed": cfg.trainer.seed + 1000 * j,
-                                   "rl_minus_sft": mean["diff"], "se": mean["se"], "low": mean["low"],
-                                   "high": mean["high"], "tasks_worse_by_0.02": worse, "rl_helps": helps})
+                                   "rl_minus_sft": mean.diff, "se": mean.se, "low": mean.low,
+                                   "high": mean.high, "tasks_worse_by_0.02": worse, "rl_helps": helps})
     (folder / f"check_{split}.json").write_text(json.dumps(out, indent=1))
     return out
 

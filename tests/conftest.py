@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,13 +22,11 @@ def shared_dir() -> Path:
 
 
 def _load_benchmark(name: str) -> ModuleType:
-    # as when Python runs a script: its folder first on the path, so a benchmark imports its siblings
+    # as when Python runs a script: its folder first on the path, so a benchmark imports its siblings; imported
+    # by name (one module object per benchmark), so that its functions pickle into helper processes
     if str(REPO_ROOT / "benchmarks") not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="session")

@@ -75,3 +75,48 @@ def test_the_issue_bars_at_their_edges(check):
     assert check.helps_bar(0.02, [-0.03] * 3 + [-0.02] * 9) == (3, True)
     assert check.helps_bar(0.02, [-0.03] * 4 + [0.1] * 8) == (4, False)
     assert check.helps_bar(0.0199, [0.0] * 12) == (0, False)
+
+
+def test_rl_repeats_are_paired_with_sft_record_by_record(check, quickstart_rl_folder, tmp_path):
+    """``check(..., rl_repeats=2)``: repeat 1 trains beside this process, repeat 2 here; each one's RL - SFT is
+    the mean over tasks of its per-task accuracy minus SFT's, on the same records."""
+    import json
+    import shutil
+    import statistics
+
+    from onethinker.data import read_records
+    from onethinker.data.synth import synth_tasks
+    from onethinker.tasks.registry import task_key
+    from onethinker.train.config import RLConfig, load_config
+    from onethinker.train.rl import train_rl
+
+    folder = tmp_path / "qs"
+    for part in ("sft", "configs"):
+        shutil.copytree(quickstart_rl_folder / part, folder / part)
+    train_rl(load_config(RLConfig, folder / "configs" / "rl.yaml", [f"trainer.output_dir={folder / 'rl'}"]))
+    (folder / "eval").mkdir()
+    (folder / "eval" / "summary.json").write_text(json.dumps(
+        {"accuracy": {"sft": {t: {} for t in [*synth_tasks(), ALL_TASKS]}}, "plan": {"difficulty": 0.0}}))
+
+    out = check.check(folder, "check", per_task=2, rl_repeats=2)
+
+    test = check.split_file(folder, "check")
+    records = [r for _, r in read_records(test)]
+    assert len(records) == 2 * len(synth_tasks())
+    cfg = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
+    plan = check.answer_plan(folder, "check", cfg)
+    sft_mean = out["rows"][ALL_TASKS]["sft"]
+    assert sft_mean == pytest.approx(statistics.mean(out["rows"][t]["sft"] for t in synth_tasks()))
+    assert [r["seed"] for r in out["repeats"]] == [cfg.trainer.seed + 1000, cfg.trainer.seed + 2000]
+    for j, row in enumerate(out["repeats"], start=1):
+        assert (folder / f"rl_repeat{j}" / "final" / "model.safetensors").is_file()
+        accuracy = check.repeat_accuracy(folder, plan, test, j, cfg.trainer.seed)  # the trained run, answered again
+        by_task: dict[str, list[float]] = {}
+        for record, value in zip(records, accuracy, strict=True):
+            by_task.setdefault(task_key(record.problem_type, record.data_type), []).append(value)
+        assert set(by_task) == set(synth_tasks())
+        expected = statistics.mean(statistics.mean(v) for v in by_task.values()) - sft_mean
+        assert row["rl_minus_sft"] == pytest.approx(expected, abs=1e-9)
+        assert row["low"] <= row["rl_minus_sft"] <= row["high"]
+        diffs = [statistics.mean(by_task[t]) - out["rows"][t]["sft"] for t in synth_tasks()]
+        assert (row["tasks_worse_by_0.02"], row["rl_helps"]) == check.helps_bar(row["rl_minus_sft"], diffs)
