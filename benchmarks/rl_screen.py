@@ -14,9 +14,16 @@ checkpoint, the quickstart's RL checkpoint and every variant (each checkpoint's 
 ``FOLDER/screen_<split>/<label>.json`` and reused while the checkpoint is unchanged), and the script prints,
 per variant and run, RL - SFT paired record by record (95% interval), the tasks worse than SFT by more than
 0.02, whether the run clears the issue's "RL helps" bar (``quickstart_check.helps_bar``) and RL - SFT per task;
-then per variant the mean over the runs with a pooled 95% interval and how many runs clear the bar. About 2
-minutes of training per variant and run (60 steps) and 1 minute of answering per three checkpoints on 2 cores.
-Writes ``FOLDER/rl_screen_<split>.json``.
+then per variant the mean over the runs with a pooled 95% interval and how many runs clear the bar.
+
+``--control`` also trains the no-information control of the quickstart's RL (label ``control``) and of each
+variant (``NAME-control``): the same settings with ``algorithm.shuffle_advantages=true``, updates of the same
+size and noise that no longer follow the reward. Each of their rows is what that noise alone does to the SFT
+checkpoint, and each RL row gains "RL - its control", paired: what the reward taught, as
+``quickstart_check.py --control`` reports for the quickstart's own RL.
+
+About 3 minutes of training per variant and run (90 steps) and 1 minute of answering per three checkpoints on
+2 cores. Writes ``FOLDER/rl_screen_<split>.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,31 @@ import os
 from pathlib import Path
 
 QUICKSTART = "rl"  # the label of the quickstart's own RL checkpoint in the tables
+SHUFFLE = "algorithm.shuffle_advantages=true"  # the no-information control's one setting
+CONTROL = "control"  # the label of the quickstart's RL trained with its advantages shuffled
+
+
+def control_of(label: str) -> str:
+    """The label of ``label``'s no-information control (``--control``)."""
+    return CONTROL if label == QUICKSTART else f"{label}-control"
+
+
+def with_controls(variants: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``variants`` with the no-information control of the quickstart's RL and of each variant beside it: the
+    same settings and ``algorithm.shuffle_advantages=true``; refuses a variant that would share a control's
+    name or already shuffles."""
+    clash = sorted(set(variants) & {control_of(name) for name in [QUICKSTART, *variants]})
+    if clash:
+        raise SystemExit(f"--control: the variant {clash[0]} has a control's name")
+    shuffled = [name for name, sets in variants.items() if any(s.startswith("algorithm.shuffle_advantages=")
+                                                               for s in sets)]
+    if shuffled:
+        raise SystemExit(f"--control: the variant {shuffled[0]} sets algorithm.shuffle_advantages itself")
+    out = {CONTROL: [SHUFFLE]}
+    for name, sets in variants.items():
+        out[name] = sets
+        out[control_of(name)] = [*sets, SHUFFLE]
+    return out
 
 
 def variant_config(folder: Path, name: str, sets: list[str]):
@@ -122,6 +154,10 @@ def screen(folders: list[Path], variants: dict[str, list[str]], split: str) -> l
                            "rl_minus_sft": overall.diff, "se": overall.se, "low": overall.low,
                            "high": overall.high, "tasks_worse_by_0.02": worse, "rl_helps": helps,
                            "per_task": per_task}
+            if control_of(label) in accuracy[folder]:  # what the reward taught: RL - its control, paired
+                learned, _ = versus_sft(tasks, accuracy[folder][label], accuracy[folder][control_of(label)])
+                rows[label]["minus_control"] = {"diff": learned.diff, "se": learned.se, "low": learned.low,
+                                                "high": learned.high}
         results.append({"folder": str(folder), "split": split, "rows": rows})
     return results
 
@@ -137,6 +173,10 @@ def summary(results: list[dict]) -> dict[str, dict]:
         mean, se, low, high = pooled([x["rl_minus_sft"] for x in rows], [x["se"] for x in rows])
         out[label] = {"values": [x["rl_minus_sft"] for x in rows], "mean": mean, "se": se, "low": low,
                       "high": high, "rl_helps": sum(bool(x["rl_helps"]) for x in rows), "runs": len(rows)}
+        if all("minus_control" in x for x in rows):
+            learned = [x["minus_control"] for x in rows]
+            out[label]["minus_control"] = dict(zip(("mean", "se", "low", "high"), pooled(
+                [x["diff"] for x in learned], [x["se"] for x in learned]), strict=True))
     return out
 
 
@@ -145,22 +185,28 @@ def print_screen(results: list[dict]) -> None:
         rows = result["rows"]
         tasks = list(rows[QUICKSTART]["per_task"])
         print(f"\n## {result['folder']} (split `{result['split']}`; SFT {rows[QUICKSTART]['sft']:.3f})\n")
-        print("| RL | settings | accuracy | RL - SFT (95% CI, paired) | tasks worse by > 0.02 | RL helps | "
-              + " | ".join(tasks) + " |")
-        print("| --- | --- | ---: | ---: | ---: | --- | " + " | ".join("---:" for _ in tasks) + " |")
+        print("| RL | settings | accuracy | RL - SFT (95% CI, paired) | RL - its control (95% CI, paired) | "
+              "tasks worse by > 0.02 | RL helps | " + " | ".join(tasks) + " |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | --- | " + " | ".join("---:" for _ in tasks) + " |")
         for label, r in rows.items():
             sets = " ".join(r["sets"]) or ("the quickstart's" if label == QUICKSTART else "as the quickstart's")
+            c = r.get("minus_control")
+            learned = f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if c else ""
             print(f"| {label} | {sets} | {r['rl']:.3f} | {r['rl_minus_sft']:+.3f} [{r['low']:+.3f}, "
-                  f"{r['high']:+.3f}] | {r['tasks_worse_by_0.02']} | {'yes' if r['rl_helps'] else 'no'} | "
-                  + " | ".join(f"{r['per_task'][t]:+.3f}" for t in tasks) + " |")
+                  f"{r['high']:+.3f}] | {learned} | {r['tasks_worse_by_0.02']} | "
+                  f"{'yes' if r['rl_helps'] else 'no'} | " + " | ".join(f"{r['per_task'][t]:+.3f}" for t in tasks)
+                  + " |")
     if len(results) > 1:
         print(f"\n## RL - SFT over the {len(results)} runs\n")
         print("| RL | " + " | ".join(Path(r["folder"]).name for r in results) + " | mean (95% CI, pooled) | "
-              "runs that clear the bar |")
-        print("| --- | " + " | ".join("---:" for _ in results) + " | ---: | ---: |")
+              "RL - its control, mean (95% CI, pooled) | runs that clear the bar |")
+        print("| --- | " + " | ".join("---:" for _ in results) + " | ---: | ---: | ---: |")
         for label, s in summary(results).items():
+            c = s.get("minus_control")
+            learned = f"{c['mean']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if c else ""
             print(f"| {label} | " + " | ".join(f"{v:+.3f}" for v in s["values"])
-                  + f" | {s['mean']:+.3f} [{s['low']:+.3f}, {s['high']:+.3f}] | {s['rl_helps']} of {s['runs']} |")
+                  + f" | {s['mean']:+.3f} [{s['low']:+.3f}, {s['high']:+.3f}] | {learned} | "
+                  f"{s['rl_helps']} of {s['runs']} |")
 
 
 def parse_variants(items: list[list[str]] | None) -> dict[str, list[str]]:
@@ -185,8 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", nargs="+", action="append", metavar="NAME [KEY=VALUE ...]",
                         help="a variant of the run's RL config (repeatable)")
     parser.add_argument("--split", default="check")
+    parser.add_argument("--control", action="store_true",
+                        help="also train the no-information control (advantages shuffled within their groups) of "
+                             "the quickstart's RL and of every variant, and report each one's RL - control")
     args = parser.parse_args(argv)
     variants = parse_variants(args.variant)
+    if args.control:
+        variants = with_controls(variants)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from onethinker.train.common import quiet_transformers
 

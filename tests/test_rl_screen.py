@@ -111,3 +111,41 @@ def test_summary_pools_the_runs(rl_screen):
     assert out == {"values": [0.01, 0.03, 0.02], "mean": mean, "se": se, "low": low, "high": high,
                    "rl_helps": 2, "runs": 3}
     assert out["mean"] == pytest.approx(0.02)
+
+
+def test_controls_sit_beside_the_quickstart_and_each_variant(rl_screen):
+    shuffle = "algorithm.shuffle_advantages=true"
+    assert rl_screen.with_controls({"lr": ["optim.lr=0.05"], "same": []}) == {
+        "control": [shuffle], "lr": ["optim.lr=0.05"], "lr-control": ["optim.lr=0.05", shuffle],
+        "same": [], "same-control": [shuffle]}
+    assert rl_screen.with_controls({}) == {"control": [shuffle]}
+    for bad, message in (({"control": []}, "control has a control's name"),
+                         ({"a": [], "a-control": []}, "a-control has a control's name"),
+                         ({"a": ["algorithm.shuffle_advantages=false"]}, "a sets algorithm.shuffle_advantages")):
+        with pytest.raises(SystemExit, match=message):
+            rl_screen.with_controls(bad)
+
+
+def test_rl_minus_its_control_is_paired_record_by_record(rl_screen, folder):
+    from onethinker.eval.blind import pooled
+    from onethinker.train.config import RLConfig, load_config
+
+    variants = rl_screen.with_controls({"lr": ["optim.lr=0.05"]})
+    [result] = rl_screen.screen([folder], variants, "check")
+    rows = result["rows"]
+    assert list(rows) == ["rl", "control", "lr", "lr-control"]
+    assert "minus_control" not in rows["control"] and "minus_control" not in rows["lr-control"]
+    for control, lr in (("control", 0.5), ("lr-control", 0.05)):  # trained on shuffled advantages
+        cfg = load_config(RLConfig, folder / f"screen_{control}" / "config.yaml", [])
+        assert cfg.algorithm.shuffle_advantages and cfg.optim.lr == lr
+    for label, control in (("rl", "control"), ("lr", "lr-control")):
+        # every task's RL - SFT minus the control's: the same records, so RL - control, task by task
+        per_task = {t: rows[label]["per_task"][t] - rows[control]["per_task"][t] for t in rows[label]["per_task"]}
+        learned = rows[label]["minus_control"]
+        assert learned["diff"] == pytest.approx(sum(per_task.values()) / len(per_task))
+        assert learned["diff"] == pytest.approx(rows[label]["rl"] - rows[control]["rl"])
+        assert learned["low"] <= learned["diff"] <= learned["high"]
+    # pooled over runs like RL - SFT; with one run, that run's figure
+    mean, se, low, high = pooled([rows["lr"]["minus_control"]["diff"]], [rows["lr"]["minus_control"]["se"]])
+    assert rl_screen.summary([result])["lr"]["minus_control"] == {"mean": mean, "se": se, "low": low, "high": high}
+    assert "minus_control" not in rl_screen.summary([result])["control"]
