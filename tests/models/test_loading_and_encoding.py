@@ -56,6 +56,29 @@ def test_freeze_vision_leaves_only_the_language_model_trainable(tiny_dir):
     assert any("language_model" in n for n in trainable)
 
 
+def test_train_only_trains_exactly_the_matching_parameters(tiny_dir):
+    model, _ = load_model(tiny_dir, train_only=[r"language_model\.layers\.0\.", r"visual\.merger\."])
+    names = [n for n, _ in model.named_parameters()]
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    expected = {n for n in names if "language_model.layers.0." in n or "visual.merger." in n}
+    assert trainable == expected and len(expected) < len(names)
+    assert any("merger" in n for n in trainable) and any("layers.0.mlp" in n for n in trainable)
+    # freeze_vision wins over a pattern that names a vision module
+    model, _ = load_model(tiny_dir, freeze_vision=True, train_only=[r"visual\.merger\.", r"layers\.1\."])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("language_model.layers.1." in n for n in trainable)
+
+
+@pytest.mark.parametrize(("patterns", "lora", "message"), [
+    (["layers\\.99\\."], None, "matches no parameter"),
+    (["layers[0"], None, "is not a regular expression"),
+    (["layers\\.0\\."], {"r": 4, "alpha": 8}, "set one of them"),
+])
+def test_train_only_refuses_what_would_train_the_wrong_weights(tiny_dir, patterns, lora, message):
+    with pytest.raises(ValueError, match=message):
+        load_model(tiny_dir, train_only=patterns, lora=lora)
+
+
 def test_lora_trains_only_adapters_outside_the_vision_tower(tiny_dir):
     pytest.importorskip("peft")
     model, _ = load_model(tiny_dir, lora={"r": 4, "alpha": 8})

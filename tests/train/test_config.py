@@ -107,3 +107,14 @@ def test_optimizer_name_and_momentum_are_checked(tmp_path):
     # AdamW would ignore it: refused rather than dropped
     with pytest.raises(ConfigError, match=r"optim.momentum: only SGD uses it \(optim.name is 'adamw'\)"):
         load_config(RLConfig, _write(tmp_path, RECIPE), ["optim.momentum=0.9"])
+
+
+def test_train_only_is_a_list_of_regular_expressions_without_lora(tmp_path):
+    cfg = load_config(SFTConfig, _write(tmp_path, RECIPE.split("rollout:")[0]),
+                      [r"model.train_only=['layers\.0\.', 'merger']"])
+    assert cfg.model.train_only == [r"layers\.0\.", "merger"]
+    assert load_config(RLConfig, _write(tmp_path, RECIPE)).model.train_only is None
+    with pytest.raises(ConfigError, match=r"model.train_only: 'layers\[0' is not a regular expression"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["model.train_only=['layers[0']"])
+    with pytest.raises(ConfigError, match=r"model.train_only: cannot be set with model.lora"):
+        load_config(RLConfig, _write(tmp_path, RECIPE), ["model.train_only=[merger]", "model.lora=true"])

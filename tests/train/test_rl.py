@@ -120,3 +120,16 @@ def test_shuffled_advantages_are_the_real_ones_permuted_within_each_group(tiny_m
             where = [i for i, x in enumerate(gids) if x == g]
             assert sorted(out[where].tolist()) == sorted(values[where].tolist())
     assert not shuffle or any(not out.equal(values) for values, _, out in calls)  # something moved
+
+
+def test_train_only_moves_only_the_named_weights(tiny_model, synth_corpus, tmp_path):
+    cfg = _cfg(tiny_model, synth_corpus, tmp_path / "run", "trainer.max_steps=1", "rollout.prompts_per_step=4",
+               "rollout.online_filtering=false", "algorithm.kl_coef=0.1", "optim.lr=1e-2",
+               r"model.train_only=['language_model\.layers\.1\.']")
+    trainer = RLTrainer(cfg)
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    trainer.train()
+    after = dict(trainer.model.named_parameters())
+    moved = {k for k, v in before.items() if not v.equal(after[k])}
+    assert moved and all("language_model.layers.1." in k for k in moved)
+    assert all(p.requires_grad == ("language_model.layers.1." in k) for k, p in after.items())

@@ -75,6 +75,7 @@ def load_model(
     lora: LoraSettings | dict | None = None,
     attn_implementation: str | None = None,
     trainable: bool = True,
+    train_only: list[str] | None = None,
 ):
     """Load a model and its processor from a local folder (or a hub id, where a hub is reachable).
 
@@ -87,16 +88,22 @@ def load_model(
         lora: wrap the language model's projections in LoRA adapters (needs ``peft``).
         attn_implementation: e.g. ``"sdpa"``, ``"eager"``, ``"flash_attention_2"``; ``None`` lets HF pick.
         trainable: ``False`` puts the model in eval mode with every parameter frozen (inference, reference).
+        train_only: regular expressions over parameter names (``re.search``); only the parameters one of them
+            matches keep their gradients (with ``freeze_vision``, vision parameters stay frozen even where a
+            pattern matches). ``None`` trains every parameter.
 
     Returns:
         ``(model, processor)``.
 
     Raises:
         FileNotFoundError: a local-looking path that does not exist.
-        ValueError: a bad dtype, or a checkpoint that is not an image-text-to-text model.
+        ValueError: a bad dtype, a checkpoint that is not an image-text-to-text model, ``train_only`` with
+            ``lora``, or a ``train_only`` pattern that matches no parameter.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    if train_only is not None and lora is not None:
+        raise ValueError("train_only and lora both choose the trained weights: set one of them")
     path = Path(path) if not isinstance(path, Path) else path
     if (str(path).startswith((".", "/", "~")) or path.exists()) and not path.expanduser().exists():
         raise FileNotFoundError(f"model folder {path} does not exist")
@@ -117,6 +124,8 @@ def load_model(
     if freeze_vision:
         for module in vision_modules(model):
             module.requires_grad_(False)
+    if train_only is not None:
+        restrict_training(model, train_only)
     if lora is not None:
         model = apply_lora(model, lora)
     if gradient_checkpointing:
@@ -128,6 +137,31 @@ def load_model(
         model.eval()
         model.requires_grad_(False)
     return model, processor
+
+
+def restrict_training(model, patterns: list[str]) -> None:
+    """Freeze every parameter whose name no regular expression in ``patterns`` matches (``re.search``).
+
+    Raises:
+        ValueError: a pattern that is not a regular expression, or one that matches no parameter (a typo
+            would otherwise freeze the whole model silently).
+    """
+    import re
+
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise ValueError(f"model.train_only: {pattern!r} is not a regular expression ({exc})") from exc
+    names = [name for name, _ in model.named_parameters()]
+    for pattern, regex in zip(patterns, compiled, strict=True):
+        if not any(regex.search(name) for name in names):
+            raise ValueError(f"model.train_only: {pattern!r} matches no parameter of the model "
+                             f"(names look like {names[0]!r})")
+    for name, param in model.named_parameters():
+        if not any(regex.search(name) for regex in compiled):
+            param.requires_grad_(False)
 
 
 def apply_lora(model, lora: LoraSettings | dict):

@@ -139,6 +139,7 @@ def load_policy(model_cfg: ModelConfig, runtime: Runtime, *, path: str | None = 
         lora=lora,
         attn_implementation=model_cfg.attn_implementation,
         trainable=trainable,
+        train_only=model_cfg.train_only if trainable else None,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class ModelConfig:
             ``accelerate launch`` each process uses its own GPU.
         gradient_checkpointing: recompute activations in the backward pass (memory for compute).
         freeze_vision: keep the vision encoder and projector frozen (the published SFT recipe).
+        train_only: regular expressions over parameter names (e.g. ``["language_model\\.layers\\.0\\."]``);
+            only the parameters one of them matches train, the rest stay as loaded. ``null`` trains all.
         lora: train LoRA adapters (peft) on the language model instead of all weights.
         lora_r, lora_alpha, lora_dropout: LoRA rank, scale numerator and dropout.
         attn_implementation: ``sdpa``, ``eager``, ``flash_attention_2``; ``null`` lets transformers pick.
@@ -50,6 +53,7 @@ class ModelConfig:
     device: str = "auto"
     gradient_checkpointing: bool = False
     freeze_vision: bool = False
+    train_only: list[str] | None = None
     lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -343,6 +347,14 @@ def _common_checks(cfg) -> list[tuple[str, str]]:
         problems.append(("model.path", "is required (a checkpoint folder)"))
     if not cfg.data.train_file:
         problems.append(("data.train_file", "is required"))
+    if cfg.model.train_only is not None:
+        if cfg.model.lora:
+            problems.append(("model.train_only", "cannot be set with model.lora (both choose the weights that train)"))
+        for pattern in cfg.model.train_only:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(("model.train_only", f"{pattern!r} is not a regular expression ({exc})"))
     if cfg.optim.lr <= 0:
         problems.append(("optim.lr", f"must be > 0, got {cfg.optim.lr}"))
     if not 0 <= cfg.optim.warmup_ratio < 1:
