@@ -183,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_transformers()
     results = parts_of(args.folders, args.of, args.split, custom)
-    for result in results:
-        Path(result["folder"], f"rl_parts_{args.split}.json").write_text(json.dumps(result, indent=1))
+    from rl_screen import save_results
+
+    save_results(results, "rl_parts")
     print_parts(results)
     return 0
 

@@ -209,6 +209,12 @@ def print_screen(results: list[dict]) -> None:
                   f"{s['rl_helps']} of {s['runs']} |")
 
 
+def save_results(results: list[dict], stem: str) -> None:
+    """Each folder's result in ``FOLDER/<stem>_<split>.json``."""
+    for result in results:
+        Path(result["folder"], f"{stem}_{result['split']}.json").write_text(json.dumps(result, indent=1))
+
+
 def parse_variants(items: list[list[str]] | None) -> dict[str, list[str]]:
     """``--variant NAME KEY=VALUE ...`` occurrences -> ``{name: settings}``; refuses a repeated or reserved name
     and a setting without ``=``."""
@@ -243,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_transformers()
     results = screen(args.folders, variants, args.split)
-    for result in results:
-        Path(result["folder"], f"rl_screen_{args.split}.json").write_text(json.dumps(result, indent=1))
+    save_results(results, "rl_screen")
     print_screen(results)
     return 0
 
