@@ -1,5 +1,6 @@
 """benchmarks/rl_parts.py: the SFT weights plus one part of a trained checkpoint's move, scored against SFT."""
 
+import json
 import re
 import shutil
 
@@ -90,6 +91,24 @@ def test_parts_are_answered_and_paired_with_sft(rl_parts, folder):
     assert {p.name for p in kept} == {"sft.json", "rl.json", "rl@everything.json", "rl@layer0.json"}
     assert rl_parts.parts_of([folder], ["rl"], "check", parts) == [result]  # reused, nothing answered again
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    # the pairing, on kept accuracies that differ (the random tiny model scores 0 everywhere)
+    from rl_screen import _stamp
+
+    known = {"sft": [0.0, 0.5, 1.0, 0.0, 0.2, 0.4], "rl@layer0": [1.0, 0.5, 0.0, 1.0, 0.6, 0.4]}
+    for label, values in known.items():
+        path = folder / "sft" / "final" if label == "sft" else folder / "parts" / label / "final"
+        (folder / "screen_check" / f"{label}.json").write_text(json.dumps(
+            {"checkpoint": str(path), "stamp": _stamp(path), "accuracy": values}))
+    by_task = {}
+    for record, a, b in zip(records, known["rl@layer0"], known["sft"], strict=True):
+        by_task.setdefault(record.key, []).append(a - b)
+    assert len(by_task) == 3
+    expected = sum(sum(d) / len(d) for d in by_task.values()) / len(by_task)
+    [paired] = rl_parts.parts_of([folder], ["rl"], "check", parts)
+    row = paired["rows"]["rl"]["layer0"]
+    assert row["diff"] == pytest.approx(expected) and expected != 0
+    assert row["acc"] == pytest.approx(sum(known["rl@layer0"]) / 6)  # two records a task: the plain mean
+    assert row["low"] < row["diff"] < row["high"]
 
 
 def test_bad_parts_are_refused(rl_parts):
