@@ -1,5 +1,7 @@
 """benchmarks/rl_screen.py: variants of the run's RL config from its SFT checkpoint, scored against SFT, paired."""
 
+import json
+
 import pytest
 
 
@@ -98,6 +100,30 @@ def test_screen_trains_scores_pairs_and_reuses(rl_screen, folder):
     (folder / "screen_lr" / "final" / "model.safetensors").touch()
     assert rl_screen.cached_accuracy(folder, "check", "lr", folder / "screen_lr" / "final") is None
     assert kept.is_file()
+
+
+def test_rl_minus_sft_pairs_kept_accuracies_task_by_task(rl_screen, folder):
+    """The random tiny model scores 0 everywhere: known accuracies in the cache make the pairing testable."""
+    from onethinker.data import read_records
+
+    variants = {"lr": ["optim.lr=0.05"]}
+    rl_screen.screen([folder], variants, "check")  # trains what is missing
+    known = {"sft": [0.0, 0.5, 1.0, 0.0, 0.2, 0.4], "rl": [0.0, 0.5, 1.0, 0.0, 0.2, 0.4],
+             "lr": [1.0, 0.5, 0.0, 1.0, 0.6, 0.4]}
+    for label, path in rl_screen.checkpoints(folder, variants):
+        (folder / "screen_check" / f"{label}.json").write_text(json.dumps(
+            {"checkpoint": str(path), "stamp": rl_screen._stamp(path), "accuracy": known[label]}))
+    records = [r for _, r in read_records(folder / "check_check" / "data" / "check" / "data.jsonl")]
+    by_task = {}
+    for record, a, b in zip(records, known["lr"], known["sft"], strict=True):
+        by_task.setdefault(record.key, []).append(a - b)
+    means = {task: sum(d) / len(d) for task, d in by_task.items()}
+    [result] = rl_screen.screen([folder], variants, "check")
+    row = result["rows"]["lr"]
+    assert row["per_task"] == pytest.approx(means) and any(means.values())
+    assert row["rl_minus_sft"] == pytest.approx(sum(means.values()) / len(means))
+    assert row["low"] < row["rl_minus_sft"] < row["high"]
+    assert result["rows"]["rl"]["rl_minus_sft"] == 0 and result["rows"]["rl"]["se"] == 0
 
 
 def test_summary_pools_the_runs(rl_screen):
