@@ -23,7 +23,7 @@ Writes ``FOLDER/rl_parts_<split>.json``.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import re
 import shutil
@@ -55,17 +55,21 @@ def default_parts(names: list[str]) -> tuple[dict[str, str], list[str]]:
     return parts, partition
 
 
-def mix(sft: Path, trained: Path, regex: str, out: Path) -> Path:
+def mix(sft: Path, trained: Path, regex: str, out: Path, load=None) -> Path:
     """A checkpoint folder ``out/final`` with ``sft``'s weights where ``regex`` does not match a parameter's name
-    and ``trained``'s where it does (the processor and config are ``sft``'s); reused while newer than both."""
+    and ``trained``'s where it does (the processor and config are ``sft``'s); reused while newer than both.
+    ``load(path)`` reads a weights file (default: safetensors' ``load_file``; a cached one shares the reads
+    between parts); its tensors are not changed."""
     from safetensors.torch import load_file, save_file
+
+    load = load or load_file
 
     final = out / "final"
     weights = final / "model.safetensors"
     newest = max((p / "model.safetensors").stat().st_mtime_ns for p in (sft, trained))
     if weights.is_file() and weights.stat().st_mtime_ns > newest:
         return final
-    base, moved = load_file(sft / "model.safetensors"), load_file(trained / "model.safetensors")
+    base, moved = load(str(sft / "model.safetensors")), load(str(trained / "model.safetensors"))
     if set(base) != set(moved):
         raise SystemExit(f"{trained} and {sft} hold different parameters: not the same model")
     pattern = re.compile(regex)
@@ -90,13 +94,13 @@ def trained_checkpoint(folder: Path, label: str) -> Path:
 def parts_of(folders: list[Path], labels: list[str], split: str, custom: dict[str, str] | None = None) -> list[dict]:
     """Mix, answer (reusing kept accuracies) and pair with SFT; one result per folder:
     ``{"folder", "split", "partition", "rows": {label: {part: {"acc", "diff", "se", "low", "high"}}}}``."""
-    from quickstart_check import answer_checkpoints, answer_plan, made_split, versus_sft
+    from quickstart_check import made_split, versus_sft
     from rich.progress import MofNCompleteColumn, Progress
-    from rl_screen import _stamp, cached_accuracy
+    from rl_screen import kept_or_answered
+    from safetensors.torch import load_file
 
     from onethinker.data import read_records
-    from onethinker.quickstart import Helper, score_answers
-    from onethinker.train.config import RLConfig, load_config
+    from onethinker.quickstart import Helper
 
     tests = {folder: made_split(folder, split) for folder in folders}
     trained = {(folder, label): trained_checkpoint(folder, label) for folder in folders for label in labels}
@@ -108,24 +112,15 @@ def parts_of(folders: list[Path], labels: list[str], split: str, custom: dict[st
                 parts, partition = dict(custom), []
             else:
                 parts, partition = default_parts(parameter_names(sft))
+            load = functools.cache(load_file)  # each checkpoint's weights read once, not once per part
             models = [("sft", sft)]
             for label in labels:
                 models.append((label, trained[folder, label]))
                 models += [(f"{label}@{part}", mix(sft, trained[folder, label], regex,
-                                                   folder / "parts" / f"{label}@{part}"))
+                                                   folder / "parts" / f"{label}@{part}", load))
                            for part, regex in parts.items()]
-            accuracy = {label: cached_accuracy(folder, split, label, path) for label, path in models}
-            todo = [(label, path) for label, path in models if accuracy[label] is None]
             records = [r for _, r in read_records(tests[folder])]
-            if todo:
-                run = load_config(RLConfig, folder / "configs" / "rl.yaml", [])
-                texts = answer_checkpoints(helper, bar, answer_plan(folder, split, run), todo, tests[folder],
-                                           f"{folder.name}: answering with {len(todo)} checkpoints")
-                (folder / f"screen_{split}").mkdir(exist_ok=True)
-                for label, path in todo:
-                    accuracy[label] = [s["accuracy"] for s in score_answers(records, texts[label])]
-                    (folder / f"screen_{split}" / f"{label}.json").write_text(json.dumps(
-                        {"checkpoint": str(path), "stamp": _stamp(path), "accuracy": accuracy[label]}))
+            accuracy = kept_or_answered(helper, bar, folder, split, models, tests[folder], records)
             tasks = [r.key for r in records]
             rows = {}
             for label in labels:

@@ -90,32 +90,45 @@ def cached_accuracy(folder: Path, split: str, label: str, checkpoint: Path) -> l
         checkpoint) else None
 
 
+def kept_or_answered(helper, bar, folder: Path, split: str, models: list[tuple[str, Path]], test_file: Path,
+                     records: list) -> dict[str, list[float]]:
+    """Per-record accuracies on ``test_file`` (``records``: its records) of every ``(label, checkpoint)`` in
+    ``models``: the kept ones (:func:`cached_accuracy`) where the checkpoint is unchanged, the others answered
+    greedily in ``helper``'s workers under the run's own answer plan and kept in ``FOLDER/screen_<split>/``."""
+    from quickstart_check import answer_checkpoints, answer_plan
+
+    from onethinker.quickstart import score_answers
+    from onethinker.train.config import RLConfig, load_config
+
+    accuracy = {label: cached_accuracy(folder, split, label, path) for label, path in models}
+    todo = [(label, path) for label, path in models if accuracy[label] is None]
+    if todo:
+        run = load_config(RLConfig, folder / "configs" / "rl.yaml", [])  # the run's own answer budget
+        texts = answer_checkpoints(helper, bar, answer_plan(folder, split, run), todo, test_file,
+                                   f"{folder.name}: answering with {len(todo)} checkpoints")
+        (folder / f"screen_{split}").mkdir(exist_ok=True)
+        for label, path in todo:
+            accuracy[label] = [s["accuracy"] for s in score_answers(records, texts[label])]
+            (folder / f"screen_{split}" / f"{label}.json").write_text(json.dumps(
+                {"checkpoint": str(path), "stamp": _stamp(path), "accuracy": accuracy[label]}))
+    return accuracy
+
+
 def screen(folders: list[Path], variants: dict[str, list[str]], split: str) -> list[dict]:
     """Train every missing variant, answer with every checkpoint not yet scored, and return one result per
     folder: per label (``sft`` excepted) its RL - SFT over tasks with interval, tasks worse by > 0.02, the bar,
     and RL - SFT per task."""
-    from quickstart_check import (
-        answer_checkpoints,
-        answer_plan,
-        helps_bar,
-        made_split,
-        versus_sft,
-    )
+    from quickstart_check import helps_bar, made_split, versus_sft
     from rich.progress import MofNCompleteColumn, Progress
 
     from onethinker.data import read_records
-    from onethinker.quickstart import (
-        Helper,
-        score_answers,
-        two_process_train,
-    )
-    from onethinker.train.config import RLConfig, load_config
+    from onethinker.quickstart import Helper, two_process_train
     from onethinker.train.rl import train_rl
 
     tests = {folder: made_split(folder, split) for folder in folders}  # refuse before any training
     configs = {(folder, name): variant_config(folder, name, sets) for folder in folders
                for name, sets in variants.items()}  # and before any training, a bad setting
-    accuracy: dict[Path, dict[str, list[float]]] = {folder: {} for folder in folders}
+    accuracy: dict[Path, dict[str, list[float]]] = {}
     records_of: dict[Path, list] = {}
     with Helper(1, workers=2) as helper, Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
         for (folder, name), cfg in configs.items():
@@ -124,25 +137,9 @@ def screen(folders: list[Path], variants: dict[str, list[str]], split: str) -> l
                 two_process_train(helper, [(train_rl, cfg)],
                                   progress=lambda _stage, step, _m, task=task: bar.update(task, completed=step))
         for folder in folders:
-            run = load_config(RLConfig, folder / "configs" / "rl.yaml", [])  # the run's own answer budget
-            plan = answer_plan(folder, split, run)
             records = records_of[folder] = [r for _, r in read_records(tests[folder])]
-            todo = []
-            for label, path in checkpoints(folder, variants):
-                kept = cached_accuracy(folder, split, label, path)
-                if kept is None:
-                    todo.append((label, path))
-                else:
-                    accuracy[folder][label] = kept
-            if todo:
-                texts = answer_checkpoints(helper, bar, plan, todo, tests[folder],
-                                           f"{folder.name}: answering with {len(todo)} checkpoints")
-                (folder / f"screen_{split}").mkdir(exist_ok=True)
-                for label, path in todo:
-                    acc = [s["accuracy"] for s in score_answers(records, texts[label])]
-                    accuracy[folder][label] = acc
-                    (folder / f"screen_{split}" / f"{label}.json").write_text(json.dumps(
-                        {"checkpoint": str(path), "stamp": _stamp(path), "accuracy": acc}))
+            accuracy[folder] = kept_or_answered(helper, bar, folder, split, checkpoints(folder, variants),
+                                                tests[folder], records)
     results = []
     for folder in folders:
         tasks = [r.key for r in records_of[folder]]
