@@ -85,7 +85,9 @@ def mix(sft: Path, trained: Path, regex: str, out: Path, load=None) -> Path:
 
 
 def trained_checkpoint(folder: Path, label: str) -> Path:
-    path = folder / "rl" / "final" if label == "rl" else folder / f"screen_{label}" / "final"
+    from rl_screen import checkpoint_of
+
+    path = checkpoint_of(folder, label)
     if not (path / "config.json").is_file():
         raise SystemExit(f"{path} does not exist: train it with benchmarks/rl_screen.py first")
     return path

@@ -69,10 +69,19 @@ def variant_config(folder: Path, name: str, sets: list[str]):
                        [*sets, f"trainer.output_dir={folder / f'screen_{name}'}", "trainer.tensorboard=false"])
 
 
+def checkpoint_of(folder: Path, label: str) -> Path:
+    """The final checkpoint labelled ``label`` in a quickstart folder: ``sft``, the quickstart's RL, or a variant
+    (or control) trained here, in ``FOLDER/screen_<label>``."""
+    if label == "sft":
+        return folder / "sft" / "final"
+    if label == QUICKSTART:
+        return folder / "rl" / "final"
+    return folder / f"screen_{label}" / "final"
+
+
 def checkpoints(folder: Path, variants: dict[str, list[str]]) -> list[tuple[str, Path]]:
     """``(label, final checkpoint)``: SFT, the quickstart's RL, then each variant's."""
-    return [("sft", folder / "sft" / "final"), (QUICKSTART, folder / "rl" / "final"),
-            *((name, folder / f"screen_{name}" / "final") for name in variants)]
+    return [(label, checkpoint_of(folder, label)) for label in ("sft", QUICKSTART, *variants)]
 
 
 def _stamp(checkpoint: Path) -> int:
